@@ -1,0 +1,254 @@
+"""The catalog: what is indexed, where it came from, and the BM25 keyword index.
+
+One SQLite file per collection beside the vector store. It is the ledger the ingest
+trusts: articles (with their full text, so citations can quote them), their source
+paths, their chunks, and an FTS5 table over the chunks that SQLite ranks with BM25.
+Chunk rows and keyword rows change in one transaction, so the keyword index can never
+disagree with the ledger; ``pending`` records articles whose vectors are being changed
+so a crash in the middle can be repaired (see ``ingest.py``).
+
+It does not embed or talk to Chroma; ``ingest.py`` keeps the two in step.
+"""
+
+from __future__ import annotations
+
+import re
+import sqlite3
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
+
+from index.articles import Article
+from index.chunking import Chunk
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS articles (
+    id TEXT PRIMARY KEY, content_hash TEXT NOT NULL, text_hash TEXT NOT NULL,
+    title TEXT NOT NULL, published TEXT, source TEXT NOT NULL, url TEXT NOT NULL,
+    authors TEXT NOT NULL, text TEXT NOT NULL, indexed_at TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS articles_text_hash ON articles (text_hash);
+CREATE TABLE IF NOT EXISTS sources (
+    path TEXT NOT NULL, key TEXT NOT NULL, article_id TEXT NOT NULL,
+    PRIMARY KEY (path, key)
+);
+CREATE INDEX IF NOT EXISTS sources_article ON sources (article_id);
+CREATE TABLE IF NOT EXISTS chunks (
+    rowid INTEGER PRIMARY KEY, id TEXT UNIQUE NOT NULL, article_id TEXT NOT NULL,
+    idx INTEGER NOT NULL, start INTEGER NOT NULL, "end" INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS chunks_article ON chunks (article_id);
+CREATE VIRTUAL TABLE IF NOT EXISTS chunk_fts USING fts5 (
+    title, text, tokenize = 'porter unicode61 remove_diacritics 2'
+);
+CREATE TABLE IF NOT EXISTS pending (article_id TEXT PRIMARY KEY);
+"""
+
+_WORD = re.compile(r"\w+")
+# Title matches count double: a headline names what the story is about.
+_BM25 = "bm25(chunk_fts, 2.0, 1.0)"
+
+
+@dataclass(frozen=True)
+class StoredArticle:
+    id: str
+    title: str
+    published: date | None
+    source: str
+    url: str
+    authors: tuple[str, ...]
+    text: str
+
+
+@dataclass(frozen=True)
+class KeywordHit:
+    chunk_id: str
+    article_id: str
+    score: float  # BM25, higher is better
+
+
+class Catalog:
+    def __init__(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self.path = path
+        self._db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+        self._db.execute("PRAGMA journal_mode = WAL")
+        self._db.execute("PRAGMA synchronous = NORMAL")
+        self._db.executescript(_SCHEMA)
+
+    def close(self) -> None:
+        self._db.close()
+
+    # -- reading ---------------------------------------------------------------
+
+    def content_hashes(self) -> dict[str, str]:
+        return dict(self._db.execute("SELECT id, content_hash FROM articles"))
+
+    def article_with_text(self, text_hash: str) -> str | None:
+        row = self._db.execute(
+            "SELECT id FROM articles WHERE text_hash = ? LIMIT 1", (text_hash,)
+        ).fetchone()
+        return row[0] if row else None
+
+    def sources(self) -> list[tuple[str, str, str]]:
+        return list(self._db.execute("SELECT path, key, article_id FROM sources"))
+
+    def chunk_ids(self, article_ids: Iterable[str] | None = None) -> set[str]:
+        if article_ids is None:
+            return {r[0] for r in self._db.execute("SELECT id FROM chunks")}
+        ids = list(article_ids)
+        return {r[0] for batch in _batches(ids) for r in self._db.execute(
+            f"SELECT id FROM chunks WHERE article_id IN ({_marks(batch)})", batch)}
+
+    def chunks(self, chunk_ids: Iterable[str]) -> list[Chunk]:
+        """Chunks with their text, cut from the stored article (SQLite counts characters)."""
+        ids = list(chunk_ids)
+        rows = [r for batch in _batches(ids) for r in self._db.execute(
+            'SELECT c.id, c.article_id, c.idx, c.start, c."end", '
+            'substr(a.text, c.start + 1, c."end" - c.start) FROM chunks c '
+            f"JOIN articles a ON a.id = c.article_id WHERE c.id IN ({_marks(batch)})", batch)]
+        return [Chunk(*row) for row in rows]
+
+    def pending(self) -> list[str]:
+        return [r[0] for r in self._db.execute("SELECT article_id FROM pending")]
+
+    def get_article(self, article_id: str) -> StoredArticle | None:
+        row = self._db.execute(
+            "SELECT id, title, published, source, url, authors, text FROM articles "
+            "WHERE id = ?", (article_id,)).fetchone()
+        if row is None:
+            return None
+        return StoredArticle(
+            id=row[0], title=row[1], published=date.fromisoformat(row[2]) if row[2] else None,
+            source=row[3], url=row[4], authors=tuple(a for a in row[5].split("\n") if a),
+            text=row[6])
+
+    def counts(self) -> tuple[int, int]:
+        articles = self._db.execute("SELECT count(*) FROM articles").fetchone()[0]
+        chunks = self._db.execute("SELECT count(*) FROM chunks").fetchone()[0]
+        return articles, chunks
+
+    def problems(self) -> list[str]:
+        found = []
+        chunks = self._db.execute("SELECT count(*) FROM chunks").fetchone()[0]
+        keyword = self._db.execute("SELECT count(*) FROM chunk_fts").fetchone()[0]
+        if chunks != keyword:
+            found.append(f"keyword index has {keyword} rows for {chunks} chunks")
+        gaps = self._db.execute(
+            "SELECT count(*) FROM (SELECT article_id FROM chunks GROUP BY article_id "
+            "HAVING count(*) != max(idx) + 1 OR min(idx) != 0)").fetchone()[0]
+        if gaps:
+            found.append(f"{gaps} articles have missing or duplicate chunks")
+        empty = self._db.execute(
+            "SELECT count(*) FROM articles WHERE id NOT IN (SELECT article_id FROM chunks)"
+        ).fetchone()[0]
+        if empty:
+            found.append(f"{empty} articles have no chunks")
+        if self.pending():
+            found.append(f"{len(self.pending())} articles are marked pending")
+        return found
+
+    def get_meta(self, key: str) -> str | None:
+        row = self._db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+        return row[0] if row else None
+
+    def keyword_search(
+        self, query: str, k: int, *, stopwords: frozenset[str] = frozenset()
+    ) -> list[KeywordHit]:
+        """Best chunks for any of the query's words, by BM25 over title and text."""
+        words = [w for w in _WORD.findall(query.lower()) if w not in stopwords]
+        if not words:
+            return []
+        match = " OR ".join(f'"{w}"' for w in dict.fromkeys(words))
+        rows = self._db.execute(
+            f"SELECT c.id, c.article_id, {_BM25} AS score FROM chunk_fts "
+            "JOIN chunks c ON c.rowid = chunk_fts.rowid "
+            "WHERE chunk_fts MATCH ? ORDER BY score LIMIT ?", (match, k))
+        return [KeywordHit(cid, aid, -score) for cid, aid, score in rows]
+
+    # -- writing ---------------------------------------------------------------
+
+    def set_meta(self, key: str, value: str) -> None:
+        self._db.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", (key, value))
+
+    def mark_pending(self, article_ids: Iterable[str]) -> None:
+        with self._transaction():
+            self._db.executemany("INSERT OR IGNORE INTO pending VALUES (?)",
+                                 [(i,) for i in article_ids])
+
+    def clear_pending(self, article_ids: Iterable[str]) -> None:
+        with self._transaction():
+            self._db.executemany("DELETE FROM pending WHERE article_id = ?",
+                                 [(i,) for i in article_ids])
+
+    def add_sources(self, rows: Iterable[tuple[str, str, str]]) -> None:
+        with self._transaction():
+            self._db.executemany("INSERT OR REPLACE INTO sources VALUES (?, ?, ?)", rows)
+
+    def remove_sources(self, rows: Iterable[tuple[str, str]]) -> None:
+        with self._transaction():
+            self._db.executemany("DELETE FROM sources WHERE path = ? AND key = ?", rows)
+
+    def replace_articles(
+        self, items: Sequence[tuple[Article, Sequence[Chunk]]], indexed_at: str
+    ) -> None:
+        """Swap in new versions of these articles, chunks and keyword rows at once."""
+        with self._transaction():
+            self._delete_articles([a.id for a, _ in items])
+            for article, chunks in items:
+                self._db.execute(
+                    "INSERT INTO articles VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    (article.id, article.content_hash, article.text_hash, article.title,
+                     article.published.isoformat() if article.published else None,
+                     article.source, article.url, "\n".join(article.authors),
+                     article.text, indexed_at))
+                self._db.execute("INSERT OR REPLACE INTO sources VALUES (?, ?, ?)",
+                                 (*article.origin, article.id))
+                for chunk in chunks:
+                    cur = self._db.execute(
+                        'INSERT INTO chunks (id, article_id, idx, start, "end") '
+                        "VALUES (?, ?, ?, ?, ?)",
+                        (chunk.id, chunk.article_id, chunk.index, chunk.start, chunk.end))
+                    self._db.execute(
+                        "INSERT INTO chunk_fts (rowid, title, text) VALUES (?, ?, ?)",
+                        (cur.lastrowid, article.title, chunk.text))
+
+    def remove_articles(self, article_ids: Sequence[str]) -> None:
+        with self._transaction():
+            self._delete_articles(article_ids)
+            for batch in _batches(list(article_ids)):
+                self._db.execute(
+                    f"DELETE FROM sources WHERE article_id IN ({_marks(batch)})", batch)
+
+    def _delete_articles(self, article_ids: Sequence[str]) -> None:
+        for batch in _batches(list(article_ids)):
+            marks = _marks(batch)
+            self._db.execute(
+                f"DELETE FROM chunk_fts WHERE rowid IN "
+                f"(SELECT rowid FROM chunks WHERE article_id IN ({marks}))", batch)
+            self._db.execute(f"DELETE FROM chunks WHERE article_id IN ({marks})", batch)
+            self._db.execute(f"DELETE FROM articles WHERE id IN ({marks})", batch)
+
+    def _transaction(self) -> _Transaction:
+        return _Transaction(self._db)
+
+
+class _Transaction:
+    def __init__(self, db: sqlite3.Connection) -> None:
+        self._db = db
+
+    def __enter__(self) -> None:
+        self._db.execute("BEGIN IMMEDIATE")
+
+    def __exit__(self, kind: object, *_: object) -> None:
+        self._db.execute("COMMIT" if kind is None else "ROLLBACK")
+
+
+def _marks(items: Sequence[object]) -> str:
+    return ", ".join("?" * len(items))
+
+
+def _batches(items: list[str], size: int = 500) -> list[list[str]]:
+    return [items[i : i + size] for i in range(0, len(items), size)]

@@ -1,0 +1,178 @@
+"""One named collection: its Chroma vectors and its catalog, kept in step.
+
+``NewsCollection`` is what the rest of the product opens. It writes and deletes chunk
+vectors, repairs the store after a crash (from the catalog, which keeps every
+article's text), and hands out a LangChain ``VectorStore`` for retrieval. Deciding
+*what* to write (loading, change detection, pruning) is ``ingest.py``'s job.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable, Sequence
+from datetime import date
+from typing import Any, Protocol
+from urllib.parse import urlparse
+
+from langchain_core.embeddings import Embeddings
+
+from index.catalog import Catalog
+from index.chunking import Chunk
+from index.store import check_collection_name, chroma_client, location, open_collection
+from settings import Settings
+
+
+class ArticleLike(Protocol):
+    id: str
+    title: str
+    published: date | None
+    source: str
+    url: str
+
+
+def day_number(day: date) -> int:
+    """Dates as YYYYMMDD integers: Chroma compares numbers only."""
+    return day.year * 10000 + day.month * 100 + day.day
+
+
+def chunk_metadata(article: ArticleLike, chunk: Chunk) -> dict[str, Any]:
+    meta: dict[str, Any] = {"article_id": article.id, "title": article.title,
+                            "chunk": chunk.index, "start": chunk.start, "end": chunk.end}
+    if article.published:
+        meta["published"] = article.published.isoformat()
+        meta["published_day"] = day_number(article.published)
+    if article.source:
+        meta["source"] = article.source
+    if article.url:
+        meta["url"] = article.url
+    return meta
+
+
+def embedding_text(article: ArticleLike, chunk: Chunk) -> str:
+    # The headline gives a short chunk the context of its story.
+    return f"{article.title}\n{chunk.text}" if article.title else chunk.text
+
+
+class NewsCollection:
+    def __init__(self, settings: Settings, embeddings: Embeddings | None = None,
+                 client: Any = None) -> None:
+        self.settings = settings
+        self.name = check_collection_name(settings.collection)
+        self.client = client if client is not None else chroma_client(settings)
+        self.chroma = open_collection(self.client, self.name)
+        self.catalog = Catalog(settings.data_dir / "catalog" / f"{self._catalog_name()}.sqlite")
+        self._embeddings = embeddings
+
+    def _catalog_name(self) -> str:
+        if not self.settings.chroma_url:
+            return self.name
+        server = urlparse(self.settings.chroma_url)
+        tag = hashlib.sha1(self.settings.chroma_url.encode()).hexdigest()[:8]
+        return f"{self.name}@{server.hostname}-{server.port or 'default'}-{tag}"
+
+    @property
+    def embeddings(self) -> Embeddings:
+        if self._embeddings is None:
+            from index.embeddings import load_embeddings
+
+            self._embeddings = load_embeddings(self.settings.embed_int8, self.settings.embed_batch)
+        return self._embeddings
+
+    def vector_store(self) -> Any:
+        from langchain_chroma import Chroma
+
+        return Chroma(client=self.client, collection_name=self.name,
+                      embedding_function=self.embeddings)
+
+    def close(self) -> None:
+        self.catalog.close()
+
+    # -- vectors ---------------------------------------------------------------
+
+    def write_chunks(self, items: Sequence[tuple[ArticleLike, Sequence[Chunk]]]) -> None:
+        pairs = [(article, chunk) for article, chunks in items for chunk in chunks]
+        if not pairs:
+            return
+        vectors = self.embeddings.embed_documents([embedding_text(a, c) for a, c in pairs])
+        step = self.client.get_max_batch_size()
+        for i in range(0, len(pairs), step):
+            part = pairs[i : i + step]
+            self.chroma.upsert(
+                ids=[c.id for _, c in part], embeddings=vectors[i : i + step],
+                documents=[c.text for _, c in part],
+                metadatas=[chunk_metadata(a, c) for a, c in part])
+
+    def delete_chunks(self, chunk_ids: Iterable[str]) -> None:
+        ids = list(chunk_ids)
+        step = self.client.get_max_batch_size()
+        for i in range(0, len(ids), step):
+            self.chroma.delete(ids=ids[i : i + step])
+
+    def stored_chunk_ids(self, article_ids: Sequence[str] | None = None) -> set[str]:
+        found: set[str] = set()
+        if article_ids is not None:
+            for i in range(0, len(article_ids), 500):
+                where = {"article_id": {"$in": list(article_ids[i : i + 500])}}
+                found.update(self.chroma.get(where=where, include=[])["ids"])
+            return found
+        step = 5000
+        for offset in range(0, self.chroma.count(), step):
+            found.update(self.chroma.get(include=[], limit=step, offset=offset)["ids"])
+        return found
+
+    def repair(self) -> int:
+        """Make the vectors match the catalog after an interrupted ingest.
+
+        Articles marked pending were being changed when the process stopped: their
+        stray vectors go and their missing ones are embedded again from the text the
+        catalog keeps. If the chunk counts disagree anyway (a store wiped by hand),
+        every article is checked. Returns how many chunks were fixed.
+        """
+        pending = self.catalog.pending()
+        if pending:
+            fixed = self._reconcile(pending)
+            self.catalog.clear_pending(pending)
+            return fixed
+        if self.chroma.count() != self.catalog.counts()[1]:
+            return self._reconcile(None)
+        return 0
+
+    def _reconcile(self, article_ids: Sequence[str] | None) -> int:
+        stored = self.stored_chunk_ids(article_ids)
+        wanted = self.catalog.chunk_ids(article_ids)
+        self.delete_chunks(stored - wanted)
+        missing = wanted - stored
+        rebuild: dict[str, list[Chunk]] = {}
+        for chunk in self.catalog.chunks(missing):
+            rebuild.setdefault(chunk.article_id, []).append(chunk)
+        items = []
+        for article_id, chunks in rebuild.items():
+            article = self.catalog.get_article(article_id)
+            if article is not None:
+                items.append((article, chunks))
+        self.write_chunks(items)
+        return len(stored - wanted) + len(missing)
+
+    def problems(self) -> list[str]:
+        """Every way the vectors, the catalog and the keyword index disagree (none: [])."""
+        found = []
+        stored, wanted = self.stored_chunk_ids(), self.catalog.chunk_ids()
+        if stored - wanted:
+            found.append(f"{len(stored - wanted)} vectors belong to no catalogued chunk")
+        if wanted - stored:
+            found.append(f"{len(wanted - stored)} catalogued chunks have no vector")
+        found.extend(self.catalog.problems())
+        return found
+
+    def stats(self) -> dict[str, Any]:
+        articles, chunks = self.catalog.counts()
+        return {
+            "collection": self.name,
+            "articles": articles,
+            "chunks": chunks,
+            "vectors": self.chroma.count(),
+            "embedding_model": self.catalog.get_meta("embedding_model"),
+            "store": location(self.settings),
+            "catalog": str(self.catalog.path),
+            "last_ingest": self.catalog.get_meta("last_ingest"),
+        }

@@ -1,0 +1,191 @@
+"""Ingest: load articles, embed only what changed, keep vectors and catalog in step.
+
+The write protocol makes a kill -9 at any point harmless. For each batch of changed
+articles: (1) mark them pending in the catalog; (2) upsert the new chunk vectors (new
+versions get new chunk ids, so the old ones are still intact); (3) in one catalog
+transaction swap in the new articles, chunks and keyword rows; (4) delete the old
+vectors; (5) clear pending. The next run's ``NewsCollection.repair`` finishes or undoes
+whatever a crash interrupted, so no article is ever half-indexed or lost.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import sys
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from tqdm import tqdm
+
+from index.articles import Article
+from index.chunking import chunk_article
+from index.collection import NewsCollection
+from index.loaders import LoadError, find_files, load_file
+
+
+class IngestBusy(RuntimeError):
+    """Another ingest holds this collection."""
+
+
+@dataclass
+class IngestReport:
+    added: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    removed: int = 0
+    duplicates: int = 0  # same text as an article already stored: recorded as an alias
+    failed: list[LoadError] = field(default_factory=list)
+    chunks: int = 0
+    repaired: int = 0
+    seconds: float = 0.0
+
+    def to_json(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["failed"] = [{"path": e.path, "line": e.line, "error": e.error} for e in self.failed]
+        data["seconds"] = round(self.seconds, 3)
+        return data
+
+
+@contextmanager
+def _exclusive(collection: NewsCollection) -> Iterator[None]:
+    lock_path = collection.catalog.path.with_suffix(".lock")
+    with open(lock_path, "w") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise IngestBusy(f"another ingest is running on collection "
+                             f"{collection.name!r} ({lock_path})") from None
+        yield
+
+
+def ingest(collection: NewsCollection, paths: Sequence[Path], *, prune: bool = False,
+           progress: bool = True) -> IngestReport:
+    started = time.perf_counter()
+    report = IngestReport()
+    with _exclusive(collection):
+        report.repaired = collection.repair()
+        run = _Run(collection, report)
+        bar = tqdm(desc="ingest", unit=" articles", disable=not progress, smoothing=0.1,
+                   file=sys.stderr)
+        with bar:
+            for source in find_files(paths):
+                if isinstance(source, LoadError):
+                    report.failed.append(source)
+                    continue
+                for item in load_file(source, collection.settings.max_article_bytes):
+                    if isinstance(item, LoadError):
+                        report.failed.append(item)
+                        if progress:
+                            bar.write(f"skipped {item}", file=sys.stderr)
+                    else:
+                        run.take(item)
+                        bar.update()
+                        bar.set_postfix(failed=len(report.failed), refresh=False)
+            run.flush()
+        if prune:
+            report.removed = _prune(collection, run.seen, run.read_paths)
+        collection.catalog.set_meta("last_ingest", _now())
+    report.chunks = collection.catalog.counts()[1]
+    report.seconds = time.perf_counter() - started
+    return report
+
+
+class _Run:
+    """The articles of one ingest: decides what is new, changed or a duplicate."""
+
+    def __init__(self, collection: NewsCollection, report: IngestReport) -> None:
+        self.collection = collection
+        self.report = report
+        self.known = collection.catalog.content_hashes()
+        self.batch: dict[str, Article] = {}
+        self.batch_texts: dict[str, str] = {}
+        self.aliases: list[tuple[str, str, str]] = []
+        self.seen: set[tuple[str, str]] = set()
+        self.read_paths: set[str] = set()
+        self.model_checked = False
+
+    def take(self, article: Article) -> None:
+        self.seen.add(article.origin)
+        self.read_paths.add(article.origin[0])
+        old = self.known.get(article.id)
+        if old == article.content_hash:
+            self.report.unchanged += 1
+            self.aliases.append((*article.origin, article.id))
+            return
+        if old is None:
+            twin = self.batch_texts.get(article.text_hash) or \
+                self.collection.catalog.article_with_text(article.text_hash)
+            if twin is not None and twin != article.id:
+                self.report.duplicates += 1
+                self.aliases.append((*article.origin, twin))
+                return
+            self.report.added += 1
+        else:
+            self.report.updated += 1
+        self.known[article.id] = article.content_hash
+        self.batch[article.id] = article
+        self.batch_texts[article.text_hash] = article.id
+        if len(self.batch) >= self.collection.settings.ingest_batch:
+            self.flush()
+
+    def flush(self) -> None:
+        catalog = self.collection.catalog
+        if self.batch:
+            if not self.model_checked:
+                _check_model(self.collection)
+                self.model_checked = True
+            articles = list(self.batch.values())
+            ids = [a.id for a in articles]
+            size = self.collection.settings.chunk_chars
+            items = [(a, chunk_article(a, size)) for a in articles]
+            catalog.mark_pending(ids)
+            old_chunks = catalog.chunk_ids(ids)
+            self.collection.write_chunks(items)
+            catalog.replace_articles(items, _now())
+            self.collection.delete_chunks(old_chunks - {c.id for _, cs in items for c in cs})
+            catalog.clear_pending(ids)
+            self.batch.clear()
+            self.batch_texts.clear()
+        if self.aliases:
+            catalog.add_sources(self.aliases)
+            self.aliases.clear()
+
+
+def _prune(collection: NewsCollection, seen: set[tuple[str, str]], read: set[str]) -> int:
+    """Drop sources that are gone, then the articles left with no source at all."""
+    catalog = collection.catalog
+    gone = [(path, key) for path, key, _ in catalog.sources()
+            if (path, key) not in seen and (path in read or not os.path.exists(path))]
+    catalog.remove_sources(gone)
+    orphans = sorted(set(catalog.content_hashes()) - {a for _, _, a in catalog.sources()})
+    if orphans:
+        catalog.mark_pending(orphans)
+        doomed = catalog.chunk_ids(orphans)
+        catalog.remove_articles(orphans)
+        collection.delete_chunks(doomed)
+        catalog.clear_pending(orphans)
+    return len(orphans)
+
+
+def _check_model(collection: NewsCollection) -> None:
+    name = getattr(collection.embeddings, "name", type(collection.embeddings).__name__)
+    stored = collection.catalog.get_meta("embedding_model")
+    if stored is None:
+        collection.catalog.set_meta("embedding_model", name)
+    elif _base(stored) != _base(name):
+        raise ValueError(f"collection {collection.name!r} was embedded with {stored}, not "
+                         f"{name}: ingest into a new collection (--collection NAME)")
+
+
+def _base(model_name: str) -> str:
+    return model_name.removesuffix(" (int8)")
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds")

@@ -1,0 +1,49 @@
+"""The one settings object for newsqa: environment variables prefixed ``NEWSQA_``.
+
+Read once per process through :func:`get_settings`; command-line flags and the UI
+override fields with ``settings.model_copy(update=...)`` rather than reading the
+environment again. Tests point ``NEWSQA_DATA_DIR`` at a tmp dir and call
+``get_settings.cache_clear()``.
+
+Model files (the joined GGUF) live in ``model_cache_dir``, not in ``data_dir``, so a
+throwaway index does not mean re-assembling a 1 GB model.
+"""
+
+from __future__ import annotations
+
+import os
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+def _xdg(var: str, fallback: str) -> Path:
+    return Path(os.environ.get(var) or Path.home() / fallback) / "newsqa"
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="NEWSQA_", extra="ignore")
+
+    # Index state: the Chroma store (when embedded), the catalog and keyword index.
+    data_dir: Path = Field(default_factory=lambda: _xdg("XDG_DATA_HOME", ".local/share"))
+    collection: str = "news"
+    # Empty: embedded Chroma under data_dir. A URL (http://host:port): a Chroma server.
+    chroma_url: str = ""
+
+    # Ingestion.
+    chunk_chars: int = 500  # soft upper bound of a chunk; a longer sentence stays whole
+    max_article_bytes: int = 2_000_000
+    ingest_batch: int = 64  # articles committed together; a crash loses at most one batch
+    embed_batch: int = 64
+    # int8 dynamic quantisation of the embedding model: faster on CPU, see BENCHMARKS.md.
+    embed_int8: bool = True
+
+    # Where joined model files are cached (shared by every data dir).
+    model_cache_dir: Path = Field(default_factory=lambda: _xdg("XDG_CACHE_HOME", ".cache"))
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return Settings()
