@@ -39,6 +39,9 @@ class Settings(BaseSettings):
     embed_batch: int = 64
     # int8 dynamic quantisation of the embedding model: faster on CPU, see BENCHMARKS.md.
     embed_int8: bool = True
+    # Test hook: "STEP:BATCH" makes an ingest kill itself (SIGKILL) at that point of its
+    # write protocol, so tests can hit each step; see index/ingest.py.
+    crash_at: str = ""
 
     # Where joined model files are cached (shared by every data dir).
     model_cache_dir: Path = Field(default_factory=lambda: _xdg("XDG_CACHE_HOME", ".cache"))

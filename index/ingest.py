@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import fcntl
 import os
+import signal
 import sys
 import time
 from collections.abc import Iterator, Sequence
@@ -109,6 +110,7 @@ class _Run:
         self.seen: set[tuple[str, str]] = set()
         self.read_paths: set[str] = set()
         self.model_checked = False
+        self.batches = 0
 
     def take(self, article: Article) -> None:
         self.seen.add(article.origin)
@@ -144,17 +146,28 @@ class _Run:
             ids = [a.id for a in articles]
             size = self.collection.settings.chunk_chars
             items = [(a, chunk_article(a, size)) for a in articles]
+            self.batches += 1
             catalog.mark_pending(ids)
+            self._crash_point("pending")
             old_chunks = catalog.chunk_ids(ids)
             self.collection.write_chunks(items)
+            self._crash_point("vectors")
             catalog.replace_articles(items, _now())
+            self._crash_point("catalog")
             self.collection.delete_chunks(old_chunks - {c.id for _, cs in items for c in cs})
+            self._crash_point("cleanup")
             catalog.clear_pending(ids)
             self.batch.clear()
             self.batch_texts.clear()
         if self.aliases:
             catalog.add_sources(self.aliases)
             self.aliases.clear()
+
+
+    def _crash_point(self, step: str) -> None:
+        """Test hook: NEWSQA_CRASH_AT=step:batch kills the process right there (kill -9)."""
+        if self.collection.settings.crash_at == f"{step}:{self.batches}":
+            os.kill(os.getpid(), signal.SIGKILL)
 
 
 def _prune(collection: NewsCollection, seen: set[tuple[str, str]], read: set[str]) -> int:

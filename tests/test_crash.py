@@ -1,0 +1,88 @@
+"""kill -9 in the middle of an ingest, run it again: the index must be whole and consistent."""
+
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from index.chunking import chunk_article
+from index.collection import NewsCollection
+from index.articles import Article
+from index.loaders import SourceFile, load_file
+from settings import get_settings
+from tests.conftest import ROOT, story, write_jsonl
+
+pytestmark = pytest.mark.slow
+ARTICLES = 60
+
+
+def _start(feed: Path, **env: str) -> subprocess.Popen[bytes]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "index", "ingest", str(feed), "--json"], cwd=ROOT,
+        env={**os.environ, "NEWSQA_INGEST_BATCH": "5", **env},
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
+def _catalog() -> Path:
+    return get_settings().data_dir / "catalog" / "news.sqlite"
+
+
+def _kill_when(process: subprocess.Popen[bytes], query: str) -> int:
+    """SIGKILL the ingest from outside as soon as `query` on its catalog is true."""
+    deadline = time.monotonic() + 240
+    while time.monotonic() < deadline and process.poll() is None:
+        try:
+            with sqlite3.connect(f"file:{_catalog()}?mode=ro", uri=True, timeout=0.1) as db:
+                if db.execute(query).fetchone()[0]:
+                    os.kill(process.pid, signal.SIGKILL)
+                    process.wait()
+                    return int(db.execute("SELECT count(*) FROM articles").fetchone()[0])
+        except sqlite3.OperationalError:
+            pass  # not created yet, or busy
+        time.sleep(0.02)
+    raise AssertionError("the ingest finished before it could be killed")
+
+
+def _check_whole(feed: Path, word: str) -> None:
+    """Exactly the chunks of the current feed, in the store, catalog and keyword index."""
+    articles = [a for a in load_file(SourceFile(feed, feed.name), 10**7)
+                if isinstance(a, Article)]
+    expected = {c.id for a in articles for c in chunk_article(a, get_settings().chunk_chars)}
+    collection = NewsCollection(get_settings())
+    try:
+        assert collection.problems() == []
+        assert collection.catalog.chunk_ids() == expected
+        assert collection.stored_chunk_ids() == expected
+        hits = collection.catalog.keyword_search(word, 10 * ARTICLES)
+        assert len({h.article_id for h in hits}) == ARTICLES
+    finally:
+        collection.close()
+
+
+def _feed(path: Path, word: str) -> Path:
+    return write_jsonl(path, [{"id": f"a{i}", "text": story(i, f"{word} nested there.")}
+                              for i in range(ARTICLES)])
+
+
+def test_kill_9_from_outside_during_first_ingest(tmp_path: Path) -> None:
+    feed = _feed(tmp_path / "feed.jsonl", "Pelicans")
+    done = _kill_when(_start(feed), "SELECT count(*) >= 15 FROM articles")
+    assert 0 < done < ARTICLES
+    assert _start(feed).wait(timeout=300) == 0
+    _check_whole(feed, "pelicans")
+
+
+@pytest.mark.parametrize("step", ["pending", "vectors", "catalog", "cleanup"])
+def test_kill_9_at_each_step_of_an_update(tmp_path: Path, step: str) -> None:
+    feed = _feed(tmp_path / "feed.jsonl", "Pelicans")
+    assert _start(feed).wait(timeout=300) == 0
+    _feed(feed, "Herons")
+    crashed = _start(feed, NEWSQA_CRASH_AT=f"{step}:3").wait(timeout=300)
+    assert crashed == -signal.SIGKILL
+    assert _start(feed).wait(timeout=300) == 0
+    _check_whole(feed, "herons")
