@@ -36,9 +36,9 @@ class Settings(BaseSettings):
     chunk_chars: int = 500  # soft upper bound of a chunk; a longer sentence stays whole
     max_article_bytes: int = 2_000_000
     ingest_batch: int = 64  # articles committed together; a crash loses at most one batch
-    embed_batch: int = 64
-    # int8 dynamic quantisation of the embedding model: faster on CPU, see BENCHMARKS.md.
-    embed_int8: bool = True
+    embed_batch: int = 32
+    # "auto": bf16 autocast where the CPU has native bf16, else fp32 (BENCHMARKS.md).
+    embed_precision: str = "auto"
     # Test hook: "STEP:BATCH" makes an ingest kill itself (SIGKILL) at that point of its
     # write protocol, so tests can hit each step; see index/ingest.py.
     crash_at: str = ""

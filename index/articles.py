@@ -43,8 +43,11 @@ class Article:
 
     @property
     def text_hash(self) -> str:
-        """Identity of the text alone: the same story under two paths is stored once."""
-        return hashlib.sha256(" ".join(self.text.split()).encode()).hexdigest()
+        """Identity of the story (title and text, whitespace aside), wherever it came from:
+        the same story under two paths or ids is stored once. The title counts because
+        scraped pages can share boilerplate text yet be different stories."""
+        story = " ".join(f"{self.title}\n{self.text}".split())
+        return hashlib.sha256(story.encode()).hexdigest()
 
 
 def short_title(text: str, limit: int = 80) -> str:

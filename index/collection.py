@@ -75,7 +75,8 @@ class NewsCollection:
         if self._embeddings is None:
             from index.embeddings import load_embeddings
 
-            self._embeddings = load_embeddings(self.settings.embed_int8, self.settings.embed_batch)
+            self._embeddings = load_embeddings(self.settings.embed_precision,
+                                               self.settings.embed_batch)
         return self._embeddings
 
     def vector_store(self) -> Any:

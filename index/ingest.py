@@ -191,13 +191,9 @@ def _check_model(collection: NewsCollection) -> None:
     stored = collection.catalog.get_meta("embedding_model")
     if stored is None:
         collection.catalog.set_meta("embedding_model", name)
-    elif _base(stored) != _base(name):
+    elif stored != name:
         raise ValueError(f"collection {collection.name!r} was embedded with {stored}, not "
                          f"{name}: ingest into a new collection (--collection NAME)")
-
-
-def _base(model_name: str) -> str:
-    return model_name.removesuffix(" (int8)")
 
 
 def _now() -> str:

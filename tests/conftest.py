@@ -45,7 +45,7 @@ class CountingEmbeddings(Embeddings):
 
 @pytest.fixture(scope="session")
 def real_embeddings() -> Embeddings:
-    return load_embeddings(True, 64)
+    return load_embeddings()
 
 
 @pytest.fixture
