@@ -43,6 +43,18 @@ class Settings(BaseSettings):
     # write protocol, so tests can hit each step; see index/ingest.py.
     crash_at: str = ""
 
+    # Answering. llm: "llamacpp:qwen2.5-1.5b" (default), "llamacpp:qwen2.5-0.5b", or
+    # "openai:MODEL" for any OpenAI-compatible server at openai_base_url.
+    llm: str = "llamacpp:qwen2.5-1.5b"
+    openai_base_url: str = "http://127.0.0.1:8080/v1"
+    openai_api_key: str = "not-needed"
+    llm_ctx: int = 2048
+    llm_max_tokens: int = 160
+    context_tokens: int = 700  # budget for the sources shown to the model
+    max_sources: int = 4  # articles shown to the model
+    retrieve_articles: int = 10  # articles retrieved (and reported) per question
+    max_question_chars: int = 1000
+
     # Where joined model files are cached (shared by every data dir).
     model_cache_dir: Path = Field(default_factory=lambda: _xdg("XDG_CACHE_HOME", ".cache"))
 

@@ -8,7 +8,8 @@ Prints, for the dev articles plus noise.jsonl:
   and their ratio;
 - the time of a second, unchanged newsqa ingest, as a share of the first;
 - dense Hits@5 on the dev questions (gold articles only) with the fp32 model and with
-  the bf16 autocast newsqa uses where the CPU has it, and with the noise pages added, for newsqa and the tutorial.
+  the bf16 autocast newsqa uses where the CPU has it; and with the noise pages added,
+  for newsqa and for the tutorial.
 Both pipelines read the JSONL files themselves inside the timed part.
 """
 
@@ -25,10 +26,10 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
-from index.collection import NewsCollection  # noqa: E402
-from index.embeddings import load_embeddings, model_path  # noqa: E402
-from index.ingest import ingest  # noqa: E402
-from settings import Settings  # noqa: E402
+from index.collection import NewsCollection
+from index.embeddings import load_embeddings, model_path
+from index.ingest import ingest
+from settings import Settings
 
 
 def _records(paths: list[Path]) -> list[dict[str, object]]:
@@ -62,8 +63,11 @@ def _newsqa(paths: list[Path], workdir: Path, precision: str) -> tuple[NewsColle
     started = time.perf_counter()
     report = ingest(collection, paths, progress=True)
     seconds = time.perf_counter() - started
-    print(f"  newsqa ({precision}): {report.added} articles, "
-          f"{report.chunks} chunks, {len(report.failed)} failed, {seconds:.1f} s", flush=True)
+    print(
+        f"  newsqa ({precision}): {report.added} articles, "
+        f"{report.chunks} chunks, {len(report.failed)} failed, {seconds:.1f} s",
+        flush=True,
+    )
     return collection, seconds
 
 
@@ -75,10 +79,13 @@ def _tutorial(paths: list[Path], workdir: Path):  # type: ignore[no-untyped-def]
 
     embeddings = HuggingFaceEmbeddings(model_name=str(model_path()))
     started = time.perf_counter()
-    docs = [Document(page_content=str(r["text"]), metadata={"article_id": str(r["id"])})
-            for r in _records(paths)]
+    docs = [
+        Document(page_content=str(r["text"]), metadata={"article_id": str(r["id"])})
+        for r in _records(paths)
+    ]
     splits = RecursiveCharacterTextSplitter(chunk_size=1000, chunk_overlap=200).split_documents(
-        docs)
+        docs
+    )
     store = Chroma.from_documents(splits, embeddings, persist_directory=str(workdir))
     seconds = time.perf_counter() - started
     print(f"  tutorial: {len(docs)} articles, {len(splits)} chunks, {seconds:.1f} s", flush=True)
@@ -89,21 +96,27 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     here = Path(__file__).resolve().parent.parent
     parser.add_argument("--data", type=Path, default=here.parent / "shared/data/realtimeqa-dev")
-    parser.add_argument("--noise-limit", type=int, default=0,
-                        help="use only the first N noise pages (0: all)")
+    parser.add_argument(
+        "--noise-limit", type=int, default=0, help="use only the first N noise pages (0: all)"
+    )
     args = parser.parse_args()
     gold = args.data / "articles.jsonl"
     noise = args.data / "noise.jsonl"
     if args.noise_limit:
         cut = Path(tempfile.mkdtemp()) / "noise.jsonl"
         with noise.open() as src:
-            cut.write_text("".join(line for _, line in zip(range(args.noise_limit), src)))
+            cut.write_text(
+                "".join(line for _, line in zip(range(args.noise_limit), src, strict=False))
+            )
         noise = cut
     questions = _questions(args.data)
     corpus = [gold, noise]
     words = _words(corpus)
-    print(f"corpus: {len(_records(corpus))} articles, {words:,} words; "
-          f"{len(questions)} answerable dev questions", flush=True)
+    print(
+        f"corpus: {len(_records(corpus))} articles, {words:,} words; "
+        f"{len(questions)} answerable dev questions",
+        flush=True,
+    )
 
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
@@ -129,8 +142,10 @@ def main() -> None:
     print(f"  newsqa first ingest      {ours_wps:10,.0f} words/s  ({first:.1f} s)")
     print(f"  tutorial pipeline        {base_wps:10,.0f} words/s  ({baseline:.1f} s)")
     print(f"  speed-up                 {ours_wps / base_wps:10.2f}x  (target >= 1.5x)")
-    print(f"  unchanged re-ingest      {second:10.1f} s  = {second / first:.1%} of the first "
-          f"(target <= 5%); embedded {again.added + again.updated} articles")
+    print(
+        f"  unchanged re-ingest      {second:10.1f} s  = {second / first:.1%} of the first "
+        f"(target <= 5%); embedded {again.added + again.updated} articles"
+    )
     bf16 = "bf16" if load_embeddings("auto").bf16 else "fp32"
     print(f"  Hits@5 gold only, fp32   {quality['fp32']:10.3f}  ({quality['fp32 s']:.1f} s)")
     print(f"  Hits@5 gold only, {bf16}   {quality['auto']:10.3f}  ({quality['auto s']:.1f} s)")

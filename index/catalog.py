@@ -99,16 +99,27 @@ class Catalog:
         if article_ids is None:
             return {r[0] for r in self._db.execute("SELECT id FROM chunks")}
         ids = list(article_ids)
-        return {r[0] for batch in _batches(ids) for r in self._db.execute(
-            f"SELECT id FROM chunks WHERE article_id IN ({_marks(batch)})", batch)}
+        return {
+            r[0]
+            for batch in _batches(ids)
+            for r in self._db.execute(
+                f"SELECT id FROM chunks WHERE article_id IN ({_marks(batch)})", batch
+            )
+        }
 
     def chunks(self, chunk_ids: Iterable[str]) -> list[Chunk]:
         """Chunks with their text, cut from the stored article (SQLite counts characters)."""
         ids = list(chunk_ids)
-        rows = [r for batch in _batches(ids) for r in self._db.execute(
-            'SELECT c.id, c.article_id, c.idx, c.start, c."end", '
-            'substr(a.text, c.start + 1, c."end" - c.start) FROM chunks c '
-            f"JOIN articles a ON a.id = c.article_id WHERE c.id IN ({_marks(batch)})", batch)]
+        rows = [
+            r
+            for batch in _batches(ids)
+            for r in self._db.execute(
+                'SELECT c.id, c.article_id, c.idx, c.start, c."end", '
+                'substr(a.text, c.start + 1, c."end" - c.start) FROM chunks c '
+                f"JOIN articles a ON a.id = c.article_id WHERE c.id IN ({_marks(batch)})",
+                batch,
+            )
+        ]
         return [Chunk(*row) for row in rows]
 
     def pending(self) -> list[str]:
@@ -116,14 +127,20 @@ class Catalog:
 
     def get_article(self, article_id: str) -> StoredArticle | None:
         row = self._db.execute(
-            "SELECT id, title, published, source, url, authors, text FROM articles "
-            "WHERE id = ?", (article_id,)).fetchone()
+            "SELECT id, title, published, source, url, authors, text FROM articles WHERE id = ?",
+            (article_id,),
+        ).fetchone()
         if row is None:
             return None
         return StoredArticle(
-            id=row[0], title=row[1], published=date.fromisoformat(row[2]) if row[2] else None,
-            source=row[3], url=row[4], authors=tuple(a for a in row[5].split("\n") if a),
-            text=row[6])
+            id=row[0],
+            title=row[1],
+            published=date.fromisoformat(row[2]) if row[2] else None,
+            source=row[3],
+            url=row[4],
+            authors=tuple(a for a in row[5].split("\n") if a),
+            text=row[6],
+        )
 
     def counts(self) -> tuple[int, int]:
         articles = self._db.execute("SELECT count(*) FROM articles").fetchone()[0]
@@ -138,7 +155,8 @@ class Catalog:
             found.append(f"keyword index has {keyword} rows for {chunks} chunks")
         gaps = self._db.execute(
             "SELECT count(*) FROM (SELECT article_id FROM chunks GROUP BY article_id "
-            "HAVING count(*) != max(idx) + 1 OR min(idx) != 0)").fetchone()[0]
+            "HAVING count(*) != max(idx) + 1 OR min(idx) != 0)"
+        ).fetchone()[0]
         if gaps:
             found.append(f"{gaps} articles have missing or duplicate chunks")
         empty = self._db.execute(
@@ -155,17 +173,42 @@ class Catalog:
         return row[0] if row else None
 
     def keyword_search(
-        self, query: str, k: int, *, stopwords: frozenset[str] = frozenset()
+        self,
+        query: str,
+        k: int,
+        *,
+        stopwords: frozenset[str] = frozenset(),
+        published_from: date | None = None,
+        published_to: date | None = None,
+        source: str | None = None,
     ) -> list[KeywordHit]:
-        """Best chunks for any of the query's words, by BM25 over title and text."""
+        """Best chunks for any of the query's words, by BM25 over title and text.
+
+        The date and source filters are applied in the same SQL query, so ``k`` hits
+        are returned even when most matches are filtered out.
+        """
         words = [w for w in _WORD.findall(query.lower()) if w not in stopwords]
         if not words:
             return []
         match = " OR ".join(f'"{w}"' for w in dict.fromkeys(words))
+        where, params = ["chunk_fts MATCH ?"], [match]
+        if published_from or published_to or source is not None:
+            if published_from:
+                where.append("a.published >= ?")
+                params.append(published_from.isoformat())
+            if published_to:
+                where.append("a.published <= ?")
+                params.append(published_to.isoformat())
+            if source is not None:
+                where.append("a.source = ?")
+                params.append(source)
         rows = self._db.execute(
             f"SELECT c.id, c.article_id, {_BM25} AS score FROM chunk_fts "
             "JOIN chunks c ON c.rowid = chunk_fts.rowid "
-            "WHERE chunk_fts MATCH ? ORDER BY score LIMIT ?", (match, k))
+            "JOIN articles a ON a.id = c.article_id "
+            f"WHERE {' AND '.join(where)} ORDER BY score LIMIT ?",
+            (*params, k),
+        )
         return [KeywordHit(cid, aid, -score) for cid, aid, score in rows]
 
     # -- writing ---------------------------------------------------------------
@@ -175,13 +218,15 @@ class Catalog:
 
     def mark_pending(self, article_ids: Iterable[str]) -> None:
         with self._transaction():
-            self._db.executemany("INSERT OR IGNORE INTO pending VALUES (?)",
-                                 [(i,) for i in article_ids])
+            self._db.executemany(
+                "INSERT OR IGNORE INTO pending VALUES (?)", [(i,) for i in article_ids]
+            )
 
     def clear_pending(self, article_ids: Iterable[str]) -> None:
         with self._transaction():
-            self._db.executemany("DELETE FROM pending WHERE article_id = ?",
-                                 [(i,) for i in article_ids])
+            self._db.executemany(
+                "DELETE FROM pending WHERE article_id = ?", [(i,) for i in article_ids]
+            )
 
     def add_sources(self, rows: Iterable[tuple[str, str, str]]) -> None:
         with self._transaction():
@@ -200,34 +245,49 @@ class Catalog:
             for article, chunks in items:
                 self._db.execute(
                     "INSERT INTO articles VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                    (article.id, article.content_hash, article.text_hash, article.title,
-                     article.published.isoformat() if article.published else None,
-                     article.source, article.url, "\n".join(article.authors),
-                     article.text, indexed_at))
-                self._db.execute("INSERT OR REPLACE INTO sources VALUES (?, ?, ?)",
-                                 (*article.origin, article.id))
+                    (
+                        article.id,
+                        article.content_hash,
+                        article.text_hash,
+                        article.title,
+                        article.published.isoformat() if article.published else None,
+                        article.source,
+                        article.url,
+                        "\n".join(article.authors),
+                        article.text,
+                        indexed_at,
+                    ),
+                )
+                self._db.execute(
+                    "INSERT OR REPLACE INTO sources VALUES (?, ?, ?)", (*article.origin, article.id)
+                )
                 for chunk in chunks:
                     cur = self._db.execute(
                         'INSERT INTO chunks (id, article_id, idx, start, "end") '
                         "VALUES (?, ?, ?, ?, ?)",
-                        (chunk.id, chunk.article_id, chunk.index, chunk.start, chunk.end))
+                        (chunk.id, chunk.article_id, chunk.index, chunk.start, chunk.end),
+                    )
                     self._db.execute(
                         "INSERT INTO chunk_fts (rowid, title, text) VALUES (?, ?, ?)",
-                        (cur.lastrowid, article.title, chunk.text))
+                        (cur.lastrowid, article.title, chunk.text),
+                    )
 
     def remove_articles(self, article_ids: Sequence[str]) -> None:
         with self._transaction():
             self._delete_articles(article_ids)
             for batch in _batches(list(article_ids)):
                 self._db.execute(
-                    f"DELETE FROM sources WHERE article_id IN ({_marks(batch)})", batch)
+                    f"DELETE FROM sources WHERE article_id IN ({_marks(batch)})", batch
+                )
 
     def _delete_articles(self, article_ids: Sequence[str]) -> None:
         for batch in _batches(list(article_ids)):
             marks = _marks(batch)
             self._db.execute(
                 f"DELETE FROM chunk_fts WHERE rowid IN "
-                f"(SELECT rowid FROM chunks WHERE article_id IN ({marks}))", batch)
+                f"(SELECT rowid FROM chunks WHERE article_id IN ({marks}))",
+                batch,
+            )
             self._db.execute(f"DELETE FROM chunks WHERE article_id IN ({marks})", batch)
             self._db.execute(f"DELETE FROM articles WHERE id IN ({marks})", batch)
 

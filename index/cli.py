@@ -20,11 +20,15 @@ def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m index", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
     run = commands.add_parser("ingest", help="add or update articles (.txt .md .html .jsonl)")
-    run.add_argument("paths", nargs="+", type=Path, metavar="PATH",
-                     help="files or folders (read recursively)")
+    run.add_argument(
+        "paths", nargs="+", type=Path, metavar="PATH", help="files or folders (read recursively)"
+    )
     run.add_argument("--collection", help="collection name (default: NEWSQA_COLLECTION)")
-    run.add_argument("--prune", action="store_true",
-                     help="drop indexed articles whose source file or record is gone")
+    run.add_argument(
+        "--prune",
+        action="store_true",
+        help="drop indexed articles whose source file or record is gone",
+    )
     run.add_argument("--json", action="store_true", help="print one JSON object, no progress")
     stats = commands.add_parser("stats", help="articles, chunks, model and store location")
     stats.add_argument("--collection")
@@ -50,10 +54,12 @@ def main(argv: list[str] | None = None) -> int:
     else:
         for failure in report.failed:
             print(f"failed: {failure}", file=sys.stderr)
-        print(f"{report.added} added, {report.updated} updated, {report.unchanged} unchanged, "
-              f"{report.duplicates} duplicates, {report.removed} removed, "
-              f"{len(report.failed)} failed; {report.chunks} chunks in {collection.name!r} "
-              f"({report.seconds:.1f} s)")
+        print(
+            f"{report.added} added, {report.updated} updated, {report.unchanged} unchanged, "
+            f"{report.duplicates} duplicates, {report.removed} removed, "
+            f"{len(report.failed)} failed; {report.chunks} chunks in {collection.name!r} "
+            f"({report.seconds:.1f} s)"
+        )
     return 1 if report.failed else 0
 
 

@@ -23,11 +23,18 @@ from settings import Settings
 
 
 class ArticleLike(Protocol):
-    id: str
-    title: str
-    published: date | None
-    source: str
-    url: str
+    """What vectors need of an article: a loaded one or one read back from the catalog."""
+
+    @property
+    def id(self) -> str: ...
+    @property
+    def title(self) -> str: ...
+    @property
+    def published(self) -> date | None: ...
+    @property
+    def source(self) -> str: ...
+    @property
+    def url(self) -> str: ...
 
 
 def day_number(day: date) -> int:
@@ -36,8 +43,13 @@ def day_number(day: date) -> int:
 
 
 def chunk_metadata(article: ArticleLike, chunk: Chunk) -> dict[str, Any]:
-    meta: dict[str, Any] = {"article_id": article.id, "title": article.title,
-                            "chunk": chunk.index, "start": chunk.start, "end": chunk.end}
+    meta: dict[str, Any] = {
+        "article_id": article.id,
+        "title": article.title,
+        "chunk": chunk.index,
+        "start": chunk.start,
+        "end": chunk.end,
+    }
     if article.published:
         meta["published"] = article.published.isoformat()
         meta["published_day"] = day_number(article.published)
@@ -54,8 +66,9 @@ def embedding_text(article: ArticleLike, chunk: Chunk) -> str:
 
 
 class NewsCollection:
-    def __init__(self, settings: Settings, embeddings: Embeddings | None = None,
-                 client: Any = None) -> None:
+    def __init__(
+        self, settings: Settings, embeddings: Embeddings | None = None, client: Any = None
+    ) -> None:
         self.settings = settings
         self.name = check_collection_name(settings.collection)
         self.client = client if client is not None else chroma_client(settings)
@@ -75,15 +88,17 @@ class NewsCollection:
         if self._embeddings is None:
             from index.embeddings import load_embeddings
 
-            self._embeddings = load_embeddings(self.settings.embed_precision,
-                                               self.settings.embed_batch)
+            self._embeddings = load_embeddings(
+                self.settings.embed_precision, self.settings.embed_batch
+            )
         return self._embeddings
 
     def vector_store(self) -> Any:
         from langchain_chroma import Chroma
 
-        return Chroma(client=self.client, collection_name=self.name,
-                      embedding_function=self.embeddings)
+        return Chroma(
+            client=self.client, collection_name=self.name, embedding_function=self.embeddings
+        )
 
     def close(self) -> None:
         self.catalog.close()
@@ -99,9 +114,11 @@ class NewsCollection:
         for i in range(0, len(pairs), step):
             part = pairs[i : i + step]
             self.chroma.upsert(
-                ids=[c.id for _, c in part], embeddings=vectors[i : i + step],
+                ids=[c.id for _, c in part],
+                embeddings=vectors[i : i + step],
                 documents=[c.text for _, c in part],
-                metadatas=[chunk_metadata(a, c) for a, c in part])
+                metadatas=[chunk_metadata(a, c) for a, c in part],
+            )
 
     def delete_chunks(self, chunk_ids: Iterable[str]) -> None:
         ids = list(chunk_ids)

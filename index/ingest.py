@@ -60,20 +60,23 @@ def _exclusive(collection: NewsCollection) -> Iterator[None]:
         try:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
-            raise IngestBusy(f"another ingest is running on collection "
-                             f"{collection.name!r} ({lock_path})") from None
+            raise IngestBusy(
+                f"another ingest is running on collection {collection.name!r} ({lock_path})"
+            ) from None
         yield
 
 
-def ingest(collection: NewsCollection, paths: Sequence[Path], *, prune: bool = False,
-           progress: bool = True) -> IngestReport:
+def ingest(
+    collection: NewsCollection, paths: Sequence[Path], *, prune: bool = False, progress: bool = True
+) -> IngestReport:
     started = time.perf_counter()
     report = IngestReport()
     with _exclusive(collection):
         report.repaired = collection.repair()
         run = _Run(collection, report)
-        bar = tqdm(desc="ingest", unit=" articles", disable=not progress, smoothing=0.1,
-                   file=sys.stderr)
+        bar = tqdm(
+            desc="ingest", unit=" articles", disable=not progress, smoothing=0.1, file=sys.stderr
+        )
         with bar:
             for source in find_files(paths):
                 if isinstance(source, LoadError):
@@ -121,8 +124,9 @@ class _Run:
             self.aliases.append((*article.origin, article.id))
             return
         if old is None:
-            twin = self.batch_texts.get(article.text_hash) or \
-                self.collection.catalog.article_with_text(article.text_hash)
+            twin = self.batch_texts.get(
+                article.text_hash
+            ) or self.collection.catalog.article_with_text(article.text_hash)
             if twin is not None and twin != article.id:
                 self.report.duplicates += 1
                 self.aliases.append((*article.origin, twin))
@@ -163,7 +167,6 @@ class _Run:
             catalog.add_sources(self.aliases)
             self.aliases.clear()
 
-
     def _crash_point(self, step: str) -> None:
         """Test hook: NEWSQA_CRASH_AT=step:batch kills the process right there (kill -9)."""
         if self.collection.settings.crash_at == f"{step}:{self.batches}":
@@ -173,8 +176,11 @@ class _Run:
 def _prune(collection: NewsCollection, seen: set[tuple[str, str]], read: set[str]) -> int:
     """Drop sources that are gone, then the articles left with no source at all."""
     catalog = collection.catalog
-    gone = [(path, key) for path, key, _ in catalog.sources()
-            if (path, key) not in seen and (path in read or not os.path.exists(path))]
+    gone = [
+        (path, key)
+        for path, key, _ in catalog.sources()
+        if (path, key) not in seen and (path in read or not os.path.exists(path))
+    ]
     catalog.remove_sources(gone)
     orphans = sorted(set(catalog.content_hashes()) - {a for _, _, a in catalog.sources()})
     if orphans:
@@ -192,8 +198,10 @@ def _check_model(collection: NewsCollection) -> None:
     if stored is None:
         collection.catalog.set_meta("embedding_model", name)
     elif stored != name:
-        raise ValueError(f"collection {collection.name!r} was embedded with {stored}, not "
-                         f"{name}: ingest into a new collection (--collection NAME)")
+        raise ValueError(
+            f"collection {collection.name!r} was embedded with {stored}, not "
+            f"{name}: ingest into a new collection (--collection NAME)"
+        )
 
 
 def _now() -> str:

@@ -14,8 +14,14 @@ from pathlib import Path
 from index import formats
 from index.articles import Article
 
-SUFFIXES = {".txt": "text", ".md": "markdown", ".markdown": "markdown",
-            ".html": "html", ".htm": "html", ".jsonl": "jsonl"}
+SUFFIXES = {
+    ".txt": "text",
+    ".md": "markdown",
+    ".markdown": "markdown",
+    ".html": "html",
+    ".htm": "html",
+    ".jsonl": "jsonl",
+}
 
 
 @dataclass(frozen=True)
@@ -55,8 +61,11 @@ def load_file(source: SourceFile, max_bytes: int) -> Iterator[Article | LoadErro
     path = str(source.path.resolve())
     kind = SUFFIXES.get(source.path.suffix.lower())
     if kind is None:
-        yield LoadError(path, f"unsupported file type {source.path.suffix or '(none)'!r}; "
-                        f"supported: {', '.join(sorted(SUFFIXES))}")
+        yield LoadError(
+            path,
+            f"unsupported file type {source.path.suffix or '(none)'!r}; "
+            f"supported: {', '.join(sorted(SUFFIXES))}",
+        )
         return
     try:
         data = source.path.read_bytes()
@@ -75,8 +84,11 @@ def load_file(source: SourceFile, max_bytes: int) -> Iterator[Article | LoadErro
             else:
                 yield item
         return
-    parse = {"text": formats.parse_text, "markdown": formats.parse_markdown,
-             "html": formats.parse_html}[kind]
+    parse = {
+        "text": formats.parse_text,
+        "markdown": formats.parse_markdown,
+        "html": formats.parse_html,
+    }[kind]
     try:
         yield parse(text, source.label, (path, ""))
     except formats.BadInput as error:

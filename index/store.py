@@ -28,7 +28,8 @@ def check_collection_name(name: str) -> str:
     if not _COLLECTION_NAME.match(name) or ".." in name:
         raise StoreError(
             f"invalid collection name {name!r}: use 3-512 letters, digits, '.', '_' or '-', "
-            "starting and ending with a letter or digit")
+            "starting and ending with a letter or digit"
+        )
     return name
 
 
@@ -43,12 +44,16 @@ def chroma_client(settings: Settings) -> ClientAPI:
         raise StoreError(f"NEWSQA_CHROMA_URL={settings.chroma_url!r} is not an http(s) URL")
     try:
         client = chromadb.HttpClient(
-            host=url.hostname, port=url.port or (443 if url.scheme == "https" else 8000),
-            ssl=url.scheme == "https", settings=chroma_settings)
+            host=url.hostname,
+            port=url.port or (443 if url.scheme == "https" else 8000),
+            ssl=url.scheme == "https",
+            settings=chroma_settings,
+        )
         client.heartbeat()
     except Exception as error:  # chromadb raises several kinds for a dead server
         raise StoreError(
-            f"cannot reach the Chroma server at {settings.chroma_url}: {error}") from None
+            f"cannot reach the Chroma server at {settings.chroma_url}: {error}"
+        ) from None
     return client
 
 
@@ -58,5 +63,5 @@ def location(settings: Settings) -> str:
 
 def open_collection(client: ClientAPI, name: str) -> Any:
     return client.get_or_create_collection(
-        check_collection_name(name), metadata={"hnsw:space": "cosine"},
-        embedding_function=None)
+        check_collection_name(name), metadata={"hnsw:space": "cosine"}, embedding_function=None
+    )

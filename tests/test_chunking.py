@@ -1,7 +1,7 @@
+from index import formats
 from index.articles import Article
 from index.chunking import chunk_article, sentence_spans
 from tests.conftest import SAMPLES, story
-from index import formats
 
 
 def _sample() -> Article:

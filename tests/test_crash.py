@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
+from index.articles import Article
 from index.chunking import chunk_article
 from index.collection import NewsCollection
-from index.articles import Article
 from index.loaders import SourceFile, load_file
 from settings import get_settings
 from tests.conftest import ROOT, story, write_jsonl
@@ -23,9 +23,12 @@ ARTICLES = 60
 
 def _start(feed: Path, **env: str) -> subprocess.Popen[bytes]:
     return subprocess.Popen(
-        [sys.executable, "-m", "index", "ingest", str(feed), "--json"], cwd=ROOT,
+        [sys.executable, "-m", "index", "ingest", str(feed), "--json"],
+        cwd=ROOT,
         env={**os.environ, "NEWSQA_INGEST_BATCH": "5", **env},
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
 
 
 def _catalog() -> Path:
@@ -50,8 +53,7 @@ def _kill_when(process: subprocess.Popen[bytes], query: str) -> int:
 
 def _check_whole(feed: Path, word: str) -> None:
     """Exactly the chunks of the current feed, in the store, catalog and keyword index."""
-    articles = [a for a in load_file(SourceFile(feed, feed.name), 10**7)
-                if isinstance(a, Article)]
+    articles = [a for a in load_file(SourceFile(feed, feed.name), 10**7) if isinstance(a, Article)]
     expected = {c.id for a in articles for c in chunk_article(a, get_settings().chunk_chars)}
     collection = NewsCollection(get_settings())
     try:
@@ -65,8 +67,9 @@ def _check_whole(feed: Path, word: str) -> None:
 
 
 def _feed(path: Path, word: str) -> Path:
-    return write_jsonl(path, [{"id": f"a{i}", "text": story(i, f"{word} nested there.")}
-                              for i in range(ARTICLES)])
+    return write_jsonl(
+        path, [{"id": f"a{i}", "text": story(i, f"{word} nested there.")} for i in range(ARTICLES)]
+    )
 
 
 def test_kill_9_from_outside_during_first_ingest(tmp_path: Path) -> None:

@@ -17,8 +17,9 @@ def test_sample_articles_are_indexed_with_metadata(collection: NewsCollection) -
     assert (report.added, report.failed) == (2, [])
     assert report.chunks == collection.catalog.counts()[1] > 4
     assert collection.problems() == []
-    got = collection.chroma.get(where={"article_id": "data/000_529f16d631959521.txt"},
-                                include=["metadatas", "documents"])
+    got = collection.chroma.get(
+        where={"article_id": "data/000_529f16d631959521.txt"}, include=["metadatas", "documents"]
+    )
     article = collection.catalog.get_article("data/000_529f16d631959521.txt")
     assert article is not None
     for meta, doc in zip(got["metadatas"], got["documents"], strict=True):
@@ -36,8 +37,9 @@ def test_dense_and_keyword_search_find_the_ambush(collection: NewsCollection) ->
     assert hits[0].article_id == "data/002_1edb485b8cb994a6.txt"
 
 
-def test_unchanged_corpus_embeds_nothing(collection: NewsCollection,
-                                         embeddings: CountingEmbeddings) -> None:
+def test_unchanged_corpus_embeds_nothing(
+    collection: NewsCollection, embeddings: CountingEmbeddings
+) -> None:
     ingest(collection, [SAMPLES], progress=False)
     first = embeddings.texts
     report = ingest(collection, [SAMPLES], progress=False)
@@ -45,15 +47,19 @@ def test_unchanged_corpus_embeds_nothing(collection: NewsCollection,
     assert (report.added, report.updated, report.unchanged) == (0, 0, 2)
 
 
-def test_changed_article_replaces_its_chunks(tmp_path: Path, collection: NewsCollection,
-                                             embeddings: CountingEmbeddings) -> None:
-    feed = write_jsonl(tmp_path / "feed.jsonl", [{"id": f"s{i}", "text": story(i)}
-                                                 for i in range(3)])
+def test_changed_article_replaces_its_chunks(
+    tmp_path: Path, collection: NewsCollection, embeddings: CountingEmbeddings
+) -> None:
+    feed = write_jsonl(
+        tmp_path / "feed.jsonl", [{"id": f"s{i}", "text": story(i)} for i in range(3)]
+    )
     ingest(collection, [feed], progress=False)
     before = collection.catalog.chunk_ids(["s1"])
     embedded = embeddings.texts
-    write_jsonl(feed, [{"id": f"s{i}", "text": story(i, "A ferry runs meanwhile." * (i == 1))}
-                       for i in range(3)])
+    write_jsonl(
+        feed,
+        [{"id": f"s{i}", "text": story(i, "A ferry runs meanwhile." * (i == 1))} for i in range(3)],
+    )
     report = ingest(collection, [feed], progress=False)
     assert (report.updated, report.unchanged) == (1, 2)
     after = collection.catalog.chunk_ids(["s1"])
@@ -63,8 +69,9 @@ def test_changed_article_replaces_its_chunks(tmp_path: Path, collection: NewsCol
     assert [h.article_id for h in collection.catalog.keyword_search("ferry", 5)] == ["s1"]
 
 
-def test_same_article_under_two_paths_is_stored_once(tmp_path: Path,
-                                                     collection: NewsCollection) -> None:
+def test_same_article_under_two_paths_is_stored_once(
+    tmp_path: Path, collection: NewsCollection
+) -> None:
     for folder in ("a", "b"):
         (tmp_path / folder).mkdir()
         (tmp_path / folder / "bridge.txt").write_text(story(7))
@@ -74,14 +81,16 @@ def test_same_article_under_two_paths_is_stored_once(tmp_path: Path,
     assert len(collection.catalog.sources()) == 2
 
 
-def test_prune_drops_articles_whose_source_is_gone(tmp_path: Path,
-                                                   collection: NewsCollection) -> None:
+def test_prune_drops_articles_whose_source_is_gone(
+    tmp_path: Path, collection: NewsCollection
+) -> None:
     corpus = tmp_path / "corpus"
     corpus.mkdir()
     for i in range(3):
         (corpus / f"{i}.txt").write_text(story(i))
-    feed = write_jsonl(corpus / "feed.jsonl", [{"id": "j1", "text": story(10)},
-                                               {"id": "j2", "text": story(11)}])
+    feed = write_jsonl(
+        corpus / "feed.jsonl", [{"id": "j1", "text": story(10)}, {"id": "j2", "text": story(11)}]
+    )
     ingest(collection, [corpus], progress=False)
     (corpus / "0.txt").unlink()
     write_jsonl(feed, [{"id": "j1", "text": story(10)}])
@@ -93,18 +102,19 @@ def test_prune_drops_articles_whose_source_is_gone(tmp_path: Path,
     assert collection.problems() == []
 
 
-def test_named_collections_are_separate(settings: Settings,
-                                        embeddings: CountingEmbeddings) -> None:
+def test_named_collections_are_separate(settings: Settings, embeddings: CountingEmbeddings) -> None:
     first = NewsCollection(settings, embeddings=embeddings)
-    other = NewsCollection(settings.model_copy(update={"collection": "other"}),
-                           embeddings=embeddings)
+    other = NewsCollection(
+        settings.model_copy(update={"collection": "other"}), embeddings=embeddings
+    )
     ingest(first, [SAMPLES], progress=False)
     assert other.stats()["articles"] == 0 and other.chroma.count() == 0
     assert first.stats()["articles"] == 2
 
 
-def test_bad_file_does_not_damage_what_is_indexed(tmp_path: Path,
-                                                  collection: NewsCollection) -> None:
+def test_bad_file_does_not_damage_what_is_indexed(
+    tmp_path: Path, collection: NewsCollection
+) -> None:
     ingest(collection, [SAMPLES], progress=False)
     (tmp_path / "bad.txt").write_bytes(b"\xff\xfe garbage")
     report = ingest(collection, [SAMPLES, tmp_path / "bad.txt"], prune=True, progress=False)
@@ -113,23 +123,44 @@ def test_bad_file_does_not_damage_what_is_indexed(tmp_path: Path,
 
 
 def _cli(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "index", *args], cwd=ROOT, env=env,
-                          capture_output=True, text=True, timeout=300)
+    return subprocess.run(
+        [sys.executable, "-m", "index", *args],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
 
 
 @pytest.mark.slow
 def test_cli_json_report_and_exit_status(tmp_path: Path) -> None:
     env = {**os.environ, "NEWSQA_DATA_DIR": str(tmp_path / "state")}
     (tmp_path / "broken.jsonl").write_text('{"id": 1, "text": "Fine story."}\n{oops\n')
-    done = _cli("ingest", str(SAMPLES), str(tmp_path / "broken.jsonl"),
-                "--collection", "cli-test", "--json", env=env)
+    done = _cli(
+        "ingest",
+        str(SAMPLES),
+        str(tmp_path / "broken.jsonl"),
+        "--collection",
+        "cli-test",
+        "--json",
+        env=env,
+    )
     assert done.returncode == 1, done.stderr
     report = json.loads(done.stdout)
     assert {k: report[k] for k in ("added", "updated", "unchanged", "removed")} == {
-        "added": 3, "updated": 0, "unchanged": 0, "removed": 0}
-    assert report["failed"] == [{"path": str(tmp_path / "broken.jsonl"), "line": 2,
-                                 "error": "invalid JSON: Expecting property name enclosed in "
-                                          "double quotes at column 2"}]
+        "added": 3,
+        "updated": 0,
+        "unchanged": 0,
+        "removed": 0,
+    }
+    assert report["failed"] == [
+        {
+            "path": str(tmp_path / "broken.jsonl"),
+            "line": 2,
+            "error": "invalid JSON: Expecting property name enclosed in double quotes at column 2",
+        }
+    ]
     assert report["chunks"] > 4 and report["seconds"] > 0
     again = _cli("ingest", str(SAMPLES), "--collection", "cli-test", "--json", env=env)
     assert again.returncode == 0 and json.loads(again.stdout)["unchanged"] == 2

@@ -40,7 +40,9 @@ def test_each_kind_of_bad_input_is_named_and_skipped(tmp_path: Path) -> None:
 
 
 def test_oversized_jsonl_record_is_skipped_alone(tmp_path: Path) -> None:
-    write_jsonl(tmp_path / "f.jsonl", [{"id": "big", "text": "x " * 6000}, {"id": "s", "text": "y"}])
+    write_jsonl(
+        tmp_path / "f.jsonl", [{"id": "big", "text": "x " * 6000}, {"id": "s", "text": "y"}]
+    )
     items = _load(tmp_path / "f.jsonl")
     assert isinstance(items[0], LoadError) and items[0].line == 1
     assert "over the size limit" in items[0].error

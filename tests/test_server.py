@@ -29,9 +29,19 @@ def chroma_server(tmp_path: Path) -> Iterator[str]:
     chroma = shutil.which("chroma") or str(Path(sys.executable).parent / "chroma")
     port = _free_port()
     server = subprocess.Popen(
-        [chroma, "run", "--host", "127.0.0.1", "--port", str(port),
-         "--path", str(tmp_path / "server-db")],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        [
+            chroma,
+            "run",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--path",
+            str(tmp_path / "server-db"),
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     try:
         deadline = time.monotonic() + 60
         while True:
@@ -50,8 +60,14 @@ def chroma_server(tmp_path: Path) -> Iterator[str]:
 
 def test_ingest_and_query_through_a_chroma_server(chroma_server: str, tmp_path: Path) -> None:
     env = {**os.environ, "NEWSQA_CHROMA_URL": chroma_server}
-    done = subprocess.run([sys.executable, "-m", "index", "ingest", str(SAMPLES), "--json"],
-                          cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+    done = subprocess.run(
+        [sys.executable, "-m", "index", "ingest", str(SAMPLES), "--json"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert done.returncode == 0, done.stderr
     assert json.loads(done.stdout)["added"] == 2
 
@@ -75,8 +91,14 @@ def test_ingest_and_query_through_a_chroma_server(chroma_server: str, tmp_path: 
 
 def test_unreachable_server_is_a_clear_error(tmp_path: Path) -> None:
     env = {**os.environ, "NEWSQA_CHROMA_URL": f"http://127.0.0.1:{_free_port()}"}
-    done = subprocess.run([sys.executable, "-m", "index", "stats"], cwd=ROOT, env=env,
-                          capture_output=True, text=True, timeout=120)
+    done = subprocess.run(
+        [sys.executable, "-m", "index", "stats"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert done.returncode == 2
     assert done.stderr.startswith("error: cannot reach the Chroma server at http://127.0.0.1:")
     assert "Traceback" not in done.stderr

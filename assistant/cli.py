@@ -1,0 +1,100 @@
+"""``python -m assistant ask QUESTION`` and ``python -m assistant chat``.
+
+Argument parsing and printing only; every answer comes from the public chain.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from datetime import date
+
+from assistant.builder import build_chain
+from assistant.chain import NewsQA
+from assistant.errors import AssistantError
+from assistant.types import Answer, Question, Turn
+from index.store import StoreError
+from settings import get_settings
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m assistant", description="Answer questions from the indexed news."
+    )
+    commands = parser.add_subparsers(dest="command", required=True)
+    ask = commands.add_parser("ask", help="answer one question")
+    ask.add_argument("question")
+    ask.add_argument(
+        "--as-of",
+        type=date.fromisoformat,
+        metavar="YYYY-MM-DD",
+        help="answer as of this date (no articles published after it)",
+    )
+    ask.add_argument("--collection")
+    ask.add_argument("--json", action="store_true", help="print the Answer as one JSON object")
+    chat = commands.add_parser("chat", help="a conversation, answers streamed as they come")
+    chat.add_argument("--collection")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    settings = get_settings()
+    if args.collection:
+        settings = settings.model_copy(update={"collection": args.collection})
+    try:
+        chain = build_chain(settings, progress=True)
+        if args.command == "chat":
+            return _chat(chain)
+        question = Question(question=args.question, as_of=args.as_of)
+        if args.json:
+            print(json.dumps(chain.invoke(question).to_json(), ensure_ascii=False))
+        else:
+            _print_answer(chain, question)
+    except (AssistantError, StoreError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    return 0
+
+
+def _print_answer(chain: NewsQA, question: Question) -> Answer:
+    answer = None
+    for part in chain.stream(question):
+        if isinstance(part, Answer):
+            answer = part
+        else:
+            print(part, end="", flush=True)
+    assert answer is not None
+    print()
+    for citation in answer.citations:
+        day = f", {citation.published}" if citation.published else ""
+        print(f"  [{citation.n}] {citation.title}{day}  {citation.url or citation.article_id}")
+        if citation.quote:
+            print(f"      “{' '.join(citation.quote.split())}”")
+    t = answer.timings
+    print(
+        f"  ({t.total_s:.1f} s, first token {t.ttft_s or 0:.1f} s, "
+        f"{t.prompt_tokens} prompt tokens)",
+        file=sys.stderr,
+    )
+    return answer
+
+
+def _chat(chain: NewsQA) -> int:
+    print("Ask about the indexed news. Empty line or Ctrl-D to quit.")
+    history: list[Turn] = []
+    while True:
+        try:
+            line = input("\n> ").strip()
+        except (EOFError, KeyboardInterrupt):
+            print()
+            return 0
+        if not line:
+            return 0
+        try:
+            answer = _print_answer(chain, Question(question=line, history=history))
+        except AssistantError as error:
+            print(f"error: {error}", file=sys.stderr)
+            continue
+        history += [Turn(role="user", content=line), Turn(role="assistant", content=answer.answer)]

@@ -1,0 +1,130 @@
+"""A LangChain chat model over llama-cpp-python: a local GGUF model, streaming.
+
+Our own small ``BaseChatModel`` (langchain-community's wrapper is being retired). The
+model is loaded once per process per file and shared; generation holds a lock, so
+several threads can call it safely and one generation runs at a time. Messages are
+rendered with the chat template stored in the GGUF file, and the prompt's exact token
+count is reported in ``usage_metadata``.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Iterator
+from functools import lru_cache
+from typing import Any
+
+from langchain_core.callbacks import CallbackManagerForLLMRun
+from langchain_core.language_models import BaseChatModel
+from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage
+from langchain_core.messages.ai import UsageMetadata
+from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResult
+
+_ROLES = {"human": "user", "ai": "assistant", "system": "system"}
+
+
+class _Loaded:
+    def __init__(self, path: str, n_ctx: int, n_threads: int) -> None:
+        from llama_cpp import Llama
+        from llama_cpp.llama_chat_format import Jinja2ChatFormatter
+
+        self.llama = Llama(
+            model_path=path, n_ctx=n_ctx, n_threads=n_threads, n_batch=512, verbose=False
+        )
+        llama = self.llama
+
+        def token_text(token: int) -> str:
+            return llama.detokenize([token], special=True).decode() if token >= 0 else ""
+
+        self.formatter = Jinja2ChatFormatter(
+            template=llama.metadata["tokenizer.chat_template"],
+            eos_token=token_text(llama.token_eos()),
+            bos_token=token_text(llama.token_bos()),
+        )
+        self.lock = threading.Lock()
+
+
+@lru_cache(maxsize=2)
+def _load(path: str, n_ctx: int, n_threads: int) -> _Loaded:
+    return _Loaded(path, n_ctx, n_threads)
+
+
+class LlamaCppChat(BaseChatModel):
+    model_path: str
+    n_ctx: int = 2048
+    n_threads: int = max(1, os.cpu_count() or 1)
+    max_tokens: int = 160
+    temperature: float = 0.0
+
+    @property
+    def _llm_type(self) -> str:
+        return "newsqa-llamacpp"
+
+    @property
+    def _identifying_params(self) -> dict[str, Any]:
+        return {"model_path": self.model_path, "n_ctx": self.n_ctx}
+
+    def load(self) -> None:
+        """Load the model now rather than on the first question."""
+        _load(self.model_path, self.n_ctx, self.n_threads)
+
+    def _prompt(self, loaded: _Loaded, messages: list[BaseMessage]) -> tuple[list[int], list[str]]:
+        chat: list[Any] = [
+            {"role": _ROLES.get(m.type, "user"), "content": str(m.content)} for m in messages
+        ]
+        rendered = loaded.formatter(messages=chat)
+        tokens = loaded.llama.tokenize(
+            rendered.prompt.encode(), add_bos=not rendered.added_special, special=True
+        )
+        stop = rendered.stop if isinstance(rendered.stop, list) else [rendered.stop or ""]
+        return tokens, [s for s in stop if s]
+
+    def _stream(
+        self,
+        messages: list[BaseMessage],
+        stop: list[str] | None = None,
+        run_manager: CallbackManagerForLLMRun | None = None,
+        **kwargs: Any,
+    ) -> Iterator[ChatGenerationChunk]:
+        loaded = _load(self.model_path, self.n_ctx, self.n_threads)
+        tokens, template_stop = self._prompt(loaded, messages)
+        budget = self.n_ctx - len(tokens)
+        if budget < 16:
+            raise ValueError(
+                f"prompt of {len(tokens)} tokens does not fit the model's context of {self.n_ctx}"
+            )
+        generated = 0
+        with loaded.lock:
+            for part in loaded.llama.create_completion(
+                tokens,
+                max_tokens=min(self.max_tokens, budget),
+                temperature=self.temperature,
+                stop=template_stop + (stop or []),
+                stream=True,
+            ):
+                text = part["choices"][0]["text"]  # type: ignore[index]
+                generated += 1
+                if text:
+                    chunk = ChatGenerationChunk(message=AIMessageChunk(content=text))
+                    if run_manager:
+                        run_manager.on_llm_new_token(text, chunk=chunk)
+                    yield chunk
+        usage = UsageMetadata(
+            input_tokens=len(tokens), output_tokens=generated, total_tokens=len(tokens) + generated
+        )
+        yield ChatGenerationChunk(message=AIMessageChunk(content="", usage_metadata=usage))
+
+    def _generate(
+        self,
+        messages: list[BaseMessage],
+        stop: list[str] | None = None,
+        run_manager: CallbackManagerForLLMRun | None = None,
+        **kwargs: Any,
+    ) -> ChatResult:
+        text, usage = "", None
+        for chunk in self._stream(messages, stop, run_manager, **kwargs):
+            text += str(chunk.message.content)
+            usage = getattr(chunk.message, "usage_metadata", None) or usage
+        message = AIMessage(content=text, usage_metadata=usage)
+        return ChatResult(generations=[ChatGeneration(message=message)])

@@ -1,0 +1,43 @@
+"""Chat models by name: ``llamacpp:qwen2.5-1.5b`` (default), ``llamacpp:qwen2.5-0.5b``,
+``openai:MODEL`` (any OpenAI-compatible server: llama.cpp server, vLLM, Ollama).
+
+This registry is only the default; the chain accepts any LangChain ``BaseChatModel``.
+"""
+
+from __future__ import annotations
+
+from langchain_core.language_models import BaseChatModel
+
+from assistant.errors import AssistantError
+from assistant.model_files import MODELS, ensure_model
+from settings import Settings
+
+
+def get_chat_model(settings: Settings, progress: bool = True) -> BaseChatModel:
+    backend, _, name = settings.llm.partition(":")
+    if backend == "llamacpp":
+        from assistant.llamacpp import LlamaCppChat
+
+        if name not in MODELS:
+            raise AssistantError(
+                f"NEWSQA_LLM={settings.llm!r}: unknown local model; use one of "
+                + ", ".join(f"llamacpp:{m}" for m in MODELS)
+            )
+        path = ensure_model(MODELS[name], settings.model_cache_dir, progress)
+        return LlamaCppChat(
+            model_path=str(path), n_ctx=settings.llm_ctx, max_tokens=settings.llm_max_tokens
+        )
+    if backend == "openai" and name:
+        from langchain_openai import ChatOpenAI
+
+        return ChatOpenAI(
+            model=name,
+            base_url=settings.openai_base_url,
+            api_key=settings.openai_api_key,  # type: ignore[arg-type]
+            temperature=0,
+            max_tokens=settings.llm_max_tokens,  # type: ignore[call-arg]
+            stream_usage=True,
+            timeout=120,
+            max_retries=1,
+        )
+    raise AssistantError(f"NEWSQA_LLM={settings.llm!r}: use llamacpp:NAME or openai:MODEL")

@@ -1,0 +1,73 @@
+"""The public data types: what a question carries in and what an answer carries out.
+
+These are the contract with apps that embed the chain, the CLI's ``--json`` and the eval
+harness, so they change only additively.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class Filters(BaseModel):
+    """Applied inside the stores (Chroma ``where`` and SQL), never after retrieval."""
+
+    model_config = ConfigDict(frozen=True)
+
+    published_from: date | None = None
+    published_to: date | None = None
+    source: str | None = None
+
+
+class Turn(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    role: str  # "user" or "assistant"
+    content: str
+
+
+class Question(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    question: str
+    history: list[Turn] = Field(default_factory=list)
+    as_of: date | None = None  # "today" for the question; default: the real today
+    filters: Filters = Field(default_factory=Filters)
+    collection: str | None = None  # default: the chain's collection
+
+
+class Citation(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    n: int  # the marker number in the answer text
+    article_id: str
+    title: str
+    url: str = ""
+    published: date | None = None
+    source: str = ""
+    quote: str = ""  # the supporting sentence(s) from the article, when verified
+    start: int | None = None  # character offsets of the quote in the article text
+    end: int | None = None
+
+
+class Timings(BaseModel):
+    retrieval_s: float = 0.0
+    generation_s: float = 0.0
+    ttft_s: float | None = None  # time to first generated token
+    total_s: float = 0.0
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+
+
+class Answer(BaseModel):
+    answer: str
+    refused: bool
+    citations: list[Citation] = Field(default_factory=list)
+    retrieved: list[str] = Field(default_factory=list)  # article ids, best first
+    timings: Timings = Field(default_factory=Timings)
+
+    def to_json(self) -> dict[str, Any]:
+        return self.model_dump(mode="json")

@@ -1,0 +1,182 @@
+"""The answering chain with a scripted model: real Chroma, real embeddings, real prompts."""
+
+import asyncio
+from datetime import date
+from pathlib import Path
+
+import pytest
+
+import assistant
+from assistant import Answer, Filters, Question, Turn, build_chain
+from assistant.errors import EmptyIndex, QuestionTooLong, ServerUnreachable
+from assistant.fake import RecordingChatModel
+from index.collection import NewsCollection
+from index.ingest import ingest
+from settings import Settings
+from tests.conftest import SAMPLES, CountingEmbeddings
+
+AMBUSH = "data/000_529f16d631959521.txt"
+CANDIDATE = "data/002_1edb485b8cb994a6.txt"
+SNAPSHOT = Path(__file__).parent / "snapshots" / "ambush_prompt.txt"
+
+
+@pytest.fixture
+def indexed(collection: NewsCollection) -> NewsCollection:
+    ingest(collection, [SAMPLES], progress=False)
+    return collection
+
+
+def _chain(settings: Settings, embeddings: CountingEmbeddings, *replies: str):
+    llm = RecordingChatModel(replies=list(replies))
+    return build_chain(settings, llm=llm, embeddings=embeddings), llm
+
+
+def test_public_api_is_pinned() -> None:
+    assert assistant.__all__ == [
+        "Answer",
+        "AssistantError",
+        "Citation",
+        "Filters",
+        "NewsQA",
+        "Question",
+        "Timings",
+        "Turn",
+        "build_chain",
+    ]
+
+
+def test_answer_cites_the_source_with_a_quote(
+    indexed: NewsCollection, settings: Settings, embeddings: CountingEmbeddings
+) -> None:
+    chain, llm = _chain(settings, embeddings, "13 officers died in the ambush [1].")
+    answer = chain.invoke("How many officers died in the Coatepec Harinas ambush?")
+    assert answer.answer == "13 officers died in the ambush [1]."
+    assert not answer.refused
+    assert answer.retrieved[0] == AMBUSH and set(answer.retrieved) == {AMBUSH, CANDIDATE}
+    [citation] = answer.citations
+    assert (citation.n, citation.article_id, citation.published) == (1, AMBUSH, date(2021, 3, 19))
+    assert citation.title == "13 law enforcement officers killed in Mexico ambush"
+    article = indexed.catalog.get_article(AMBUSH)
+    assert article is not None and citation.start is not None and citation.end is not None
+    assert article.text[citation.start : citation.end] == citation.quote
+    assert "13" in citation.quote and "officers" in citation.quote
+    assert answer.timings.prompt_tokens > 50 and answer.timings.ttft_s is not None
+
+
+def test_prompt_puts_numbered_sources_first_and_rules_after_the_question(
+    indexed: NewsCollection, settings: Settings, embeddings: CountingEmbeddings
+) -> None:
+    chain, llm = _chain(settings, embeddings, "13 [1]")
+    chain.invoke(
+        Question(
+            question="How many officers died in the Coatepec Harinas ambush?",
+            as_of=date(2021, 3, 25),
+        )
+    )
+    system, user = llm.prompts[0]
+    assert system.type == "system" and "only the numbered sources" in str(system.content)
+    prompt = str(user.content)
+    assert prompt.startswith(
+        "Sources:\n[1] 13 law enforcement officers killed in Mexico ambush (2021-03-19)\n"
+    )
+    assert prompt.index("Question (asked on 2021-03-25): How many officers") < prompt.index(
+        "reply exactly: The indexed articles don't say."
+    )
+    # The rendered prompt is kept as a file so a wording change shows up in review.
+    if not SNAPSHOT.exists():
+        SNAPSHOT.parent.mkdir(exist_ok=True)
+        SNAPSHOT.write_text(f"--- system\n{system.content}\n--- user\n{prompt}\n")
+    assert SNAPSHOT.read_text() == f"--- system\n{system.content}\n--- user\n{prompt}\n"
+
+
+def test_markers_that_point_at_no_source_are_removed(
+    indexed: NewsCollection, settings: Settings, embeddings: CountingEmbeddings
+) -> None:
+    chain, _ = _chain(settings, embeddings, "Thirteen officers [1][7], said [9] officials [2, 8].")
+    answer = chain.invoke("How many officers died in the Coatepec Harinas ambush?")
+    assert answer.answer == "Thirteen officers [1], said officials [2]."
+    assert [c.n for c in answer.citations] == [1, 2]
+
+
+def test_refusal_has_no_citations(
+    indexed: NewsCollection, settings: Settings, embeddings: CountingEmbeddings
+) -> None:
+    chain, _ = _chain(settings, embeddings, "The indexed articles don't say. [1]")
+    answer = chain.invoke("What is the capital of Australia?")
+    assert answer.refused and answer.citations == []
+    assert answer.answer == "The indexed articles don't say."
+
+
+def test_stream_yields_text_then_the_answer(
+    indexed: NewsCollection, settings: Settings, embeddings: CountingEmbeddings
+) -> None:
+    chain, _ = _chain(settings, embeddings, "Eight police officers and five staff [1].")
+    parts = list(chain.stream("Who died in the ambush?"))
+    assert all(isinstance(p, str) for p in parts[:-1]) and len(parts) > 3
+    assert isinstance(parts[-1], Answer)
+    assert "".join(parts[:-1]) == parts[-1].answer  # type: ignore[arg-type]
+
+
+def test_batch_and_ainvoke(
+    indexed: NewsCollection, settings: Settings, embeddings: CountingEmbeddings
+) -> None:
+    chain, _ = _chain(settings, embeddings, "13 [1]", "Ivonne Gallegos Carreño [1]", "x [1]")
+    answers = chain.batch(
+        ["How many died?", "Who was shot in Oaxaca?"], config={"max_concurrency": 1}
+    )
+    assert [a.answer for a in answers] == ["13 [1]", "Ivonne Gallegos Carreño [1]"]
+    assert asyncio.run(chain.ainvoke({"question": "And?"})).answer == "x [1]"
+
+
+def test_filters_and_as_of_are_applied_in_the_stores(
+    indexed: NewsCollection, settings: Settings, embeddings: CountingEmbeddings
+) -> None:
+    chain, _ = _chain(settings, embeddings, "a [1]", "b [1]", "c [1]")
+    later = chain.invoke(
+        Question(
+            question="officers killed in Mexico", filters=Filters(published_from=date(2021, 3, 20))
+        )
+    )
+    assert later.retrieved == [CANDIDATE]
+    as_of = chain.invoke(Question(question="Ivonne Gallegos Carreño", as_of=date(2021, 3, 20)))
+    assert as_of.retrieved == [AMBUSH]
+    other = chain.invoke(Question(question="officers", filters=Filters(source="Reuters")))
+    assert other.refused and other.retrieved == []
+
+
+def test_follow_up_is_retrieved_with_the_question_it_follows(
+    indexed: NewsCollection, settings: Settings, embeddings: CountingEmbeddings
+) -> None:
+    chain, llm = _chain(settings, embeddings, "Eight [1].")
+    history = [
+        Turn(role="user", content="How many officers died in the Coatepec Harinas ambush?"),
+        Turn(role="assistant", content="13 officers died [1]."),
+    ]
+    answer = chain.invoke(Question(question="And how many of them were police?", history=history))
+    assert answer.retrieved[0] == AMBUSH
+    prompt = str(llm.prompts[0][1].content)
+    assert "Earlier question: How many officers died" in prompt
+    assert "Follow-up question: And how many of them were police?" in prompt
+
+
+def test_clear_errors(
+    settings: Settings, embeddings: CountingEmbeddings, collection: NewsCollection
+) -> None:
+    chain, _ = _chain(settings, embeddings)
+    with pytest.raises(EmptyIndex, match="is empty: add articles with python -m index ingest"):
+        chain.invoke("Anything?")
+    with pytest.raises(QuestionTooLong, match="the limit is 1,000"):
+        chain.invoke("why " * 400)
+
+
+def test_unreachable_openai_compatible_server(
+    indexed: NewsCollection, settings: Settings, embeddings: CountingEmbeddings
+) -> None:
+    from assistant.models import get_chat_model
+
+    settings = settings.model_copy(
+        update={"llm": "openai:qwen", "openai_base_url": "http://127.0.0.1:9/v1"}
+    )
+    chain = build_chain(settings, llm=get_chat_model(settings), embeddings=embeddings)
+    with pytest.raises(ServerUnreachable, match="cannot reach the model server at http://127"):
+        chain.invoke("How many officers died?")

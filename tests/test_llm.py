@@ -1,0 +1,64 @@
+"""Integration: the real default model (Qwen2.5-Coder-1.5B Q4_K_M via llama.cpp) on the
+sample articles. Minutes on 2 cores; CI runs them. Answers and times are printed (-s)."""
+
+from collections.abc import Iterator
+
+import pytest
+
+from assistant import Answer, NewsQA, build_chain
+from index.collection import NewsCollection
+from index.ingest import ingest
+from settings import get_settings
+from tests.conftest import SAMPLES
+
+pytestmark = [pytest.mark.llm, pytest.mark.slow]
+AMBUSH = "data/000_529f16d631959521.txt"
+CANDIDATE = "data/002_1edb485b8cb994a6.txt"
+
+
+@pytest.fixture(scope="module")
+def chain(tmp_path_factory: pytest.TempPathFactory) -> Iterator[NewsQA]:
+    settings = get_settings().model_copy(
+        update={"data_dir": tmp_path_factory.mktemp("llm") / "state"}
+    )
+    collection = NewsCollection(settings)
+    ingest(collection, [SAMPLES], progress=False)
+    yield build_chain(settings, progress=False)
+    collection.close()
+
+
+def _ask(chain: NewsQA, question: str) -> Answer:
+    answer = chain.invoke(question)
+    t = answer.timings
+    print(
+        f"\nQ: {question}\nA: {answer.answer}\n   refused={answer.refused} "
+        f"cited={[c.article_id for c in answer.citations]} total={t.total_s:.1f}s "
+        f"ttft={t.ttft_s or 0:.1f}s prompt_tokens={t.prompt_tokens}"
+    )
+    return answer
+
+
+def test_officers_killed_in_the_ambush(chain: NewsQA) -> None:
+    answer = _ask(chain, "How many officers died in the Coatepec Harinas ambush?")
+    assert not answer.refused
+    assert "13" in answer.answer or "thirteen" in answer.answer.lower()
+    assert AMBUSH in [c.article_id for c in answer.citations]
+
+
+def test_candidate_killed_in_oaxaca(chain: NewsQA) -> None:
+    answer = _ask(chain, "Which would-be mayoral candidate was killed in Oaxaca?")
+    assert not answer.refused and "Ivonne Gallegos" in answer.answer
+    assert CANDIDATE in [c.article_id for c in answer.citations]
+
+
+def test_what_alejandro_hope_said(chain: NewsQA) -> None:
+    answer = _ask(chain, "What did Alejandro Hope say about the ambush?")
+    assert not answer.refused
+    assert "without consequences" in answer.answer or "agent of the state" in answer.answer
+    assert AMBUSH in [c.article_id for c in answer.citations]
+
+
+def test_refuses_what_the_articles_do_not_say(chain: NewsQA) -> None:
+    answer = _ask(chain, "What is the capital of Australia?")
+    assert answer.refused and answer.citations == []
+    assert answer.answer == "The indexed articles don't say."
