@@ -48,7 +48,7 @@ def test_public_api_is_pinned() -> None:
 def test_answer_cites_the_source_with_a_quote(
     indexed: NewsCollection, settings: Settings, embeddings: CountingEmbeddings
 ) -> None:
-    chain, llm = _chain(settings, embeddings, "13 officers died in the ambush [1].")
+    chain, _ = _chain(settings, embeddings, "13 officers died in the ambush [1].")
     answer = chain.invoke("How many officers died in the Coatepec Harinas ambush?")
     assert answer.answer == "13 officers died in the ambush [1]."
     assert not answer.refused
