@@ -48,7 +48,7 @@ def test_filters_apply_inside_both_stores(tmp_path: Path, collection: NewsCollec
             "id": f"web{i}",
             "text": story(i, "Ferry service resumed."),
             "source": "web",
-            "published": "2022-06-0%d" % (i + 1),
+            "published": f"2022-06-0{i + 1}",
         }
         for i in range(8)
     ]
