@@ -50,10 +50,16 @@ class Settings(BaseSettings):
     openai_api_key: str = "not-needed"
     llm_ctx: int = 2048
     llm_max_tokens: int = 160
-    context_tokens: int = 700  # budget for the sources shown to the model
+    context_tokens: int = 400  # budget for the evidence shown to the model
     max_sources: int = 4  # articles shown to the model
     retrieve_articles: int = 10  # articles retrieved (and reported) per question
     max_question_chars: int = 1000
+    # Refuse when less than this share of an answer's new names and numbers appear in
+    # the sources shown to the model (assistant/support.py).
+    min_fact_support: float = 0.5
+    # Refuse when the model's P(the sources answer the question) is below this;
+    # calibrated on the dev set, see BENCHMARKS.md.
+    refusal_threshold: float = 0.8
 
     # Where joined model files are cached (shared by every data dir).
     model_cache_dir: Path = Field(default_factory=lambda: _xdg("XDG_CACHE_HOME", ".cache"))

@@ -48,12 +48,17 @@ def build_chain(
                     settings.model_copy(update={"collection": name}), embeddings=embeddings
                 )
                 opened[name] = HybridRetriever(
-                    vector_store=collection.vector_store(), catalog=collection.catalog
+                    vector_store=collection.vector_store(),
+                    catalog=collection.catalog,
+                    embeddings=collection.embeddings,
                 )
             return opened[name]
 
+    def default_llm() -> BaseChatModel:
+        return get_chat_model(settings, progress)
+
     return NewsQA(
-        llm=llm or get_chat_model(settings, progress),
+        llm=llm or default_llm,
         retriever_for=retriever_for,
         prompts=load_prompts(),
         settings=settings,

@@ -11,17 +11,20 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterator
-from datetime import date
+from contextlib import contextmanager
 from typing import Any
 
+from langchain_core.documents import Document
 from langchain_core.language_models import BaseChatModel
 from langchain_core.runnables import Runnable, RunnableConfig
 
+from assistant.answerability import yes_probability
 from assistant.citations import build_citations, clean_markers, is_refusal
 from assistant.errors import AssistantError, EmptyIndex, QuestionTooLong, ServerUnreachable
-from assistant.evidence import render_sources, select_sources
+from assistant.evidence import render_sources, select_evidence
 from assistant.prompts import Prompts
-from assistant.retrieval import HybridRetriever
+from assistant.retrieval import STOPWORDS, HybridRetriever
+from assistant.support import support_share
 from assistant.types import Answer, Filters, Question, Timings
 from settings import Settings
 
@@ -55,15 +58,23 @@ class NewsQA(Runnable[QuestionInput, Answer]):
     def __init__(
         self,
         *,
-        llm: BaseChatModel,
+        llm: BaseChatModel | Callable[[], BaseChatModel],
         retriever_for: RetrieverFactory,
         prompts: Prompts,
         settings: Settings,
     ) -> None:
-        self.llm = llm
+        # A callable is called at the first generation: retrieval alone (the eval's
+        # --retrieval-only) never loads a model.
+        self._llm = llm
         self.retriever_for = retriever_for
         self.prompts = prompts
         self.settings = settings
+
+    @property
+    def llm(self) -> BaseChatModel:
+        if not isinstance(self._llm, BaseChatModel):
+            self._llm = self._llm()
+        return self._llm
 
     @property
     def InputType(self) -> type[Question]:
@@ -89,41 +100,29 @@ class NewsQA(Runnable[QuestionInput, Answer]):
         """Text pieces as the model writes them, then the final ``Answer``."""
         started = time.perf_counter()
         question = to_question(input)
-        text = question.question.strip()
-        if not text:
-            raise AssistantError("the question is empty")
-        if len(text) > self.settings.max_question_chars:
-            raise QuestionTooLong(
-                f"the question has {len(text):,} characters; the limit is "
-                f"{self.settings.max_question_chars:,}"
-            )
         retriever = self.retriever_for(question.collection or self.settings.collection)
-        if retriever.catalog.counts()[0] == 0:
-            raise EmptyIndex(
-                f"collection {question.collection or self.settings.collection!r} "
-                "is empty: add articles with python -m index ingest PATH"
-            )
-        docs = retriever.invoke(
-            retrieval_query(question),
-            config,
-            filters=effective_filters(question),
-            articles=self.settings.retrieve_articles,
-        )
+        docs = self.retrieve(question, config)
         retrieved = list(dict.fromkeys(d.metadata["article_id"] for d in docs))
-        sources = select_sources(docs, self.settings.max_sources, self.settings.context_tokens)
+        sources = select_evidence(
+            retrieval_query(question),
+            docs,
+            retriever.catalog,
+            retriever.embeddings,
+            max_sources=self.settings.max_sources,
+            budget_tokens=self.settings.context_tokens,
+            stopwords=STOPWORDS,
+        )
         timings = Timings(retrieval_s=time.perf_counter() - started)
-        if not sources:
-            yield self.prompts.refusal
+        shown = render_sources(sources)
+        asked = self._with_history(question)
+        confidence = self._check(shown, asked, timings) if sources else 0.0
+        if confidence < self.settings.refusal_threshold:
             timings.total_s = time.perf_counter() - started
-            yield Answer(
-                answer=self.prompts.refusal, refused=True, retrieved=retrieved, timings=timings
-            )
+            yield self.prompts.refusal
+            yield self._refusal(retrieved, timings, confidence)
             return
 
-        today = (question.as_of or date.today()).isoformat()
-        messages = self.prompts.messages(
-            sources=render_sources(sources), question=self._with_history(question), today=today
-        )
+        messages = self.prompts.answer_messages(sources=shown, question=asked)
         raw = ""
         generation_started = time.perf_counter()
         for delta in self._generate(messages, config, timings, started):
@@ -131,11 +130,10 @@ class NewsQA(Runnable[QuestionInput, Answer]):
             yield delta
         timings.generation_s = time.perf_counter() - generation_started
         timings.total_s = time.perf_counter() - started
-
-        if is_refusal(raw, self.prompts.refusal):
-            yield Answer(
-                answer=self.prompts.refusal, refused=True, retrieved=retrieved, timings=timings
-            )
+        if is_refusal(raw, self.prompts.refusal) or (
+            support_share(raw, shown, question.question) < self.settings.min_fact_support
+        ):
+            yield self._refusal(retrieved, timings, confidence)
             return
         answer, cited = clean_markers(raw, {s.n for s in sources})
         texts = {}
@@ -145,10 +143,56 @@ class NewsQA(Runnable[QuestionInput, Answer]):
         yield Answer(
             answer=answer,
             refused=False,
+            confidence=confidence,
             retrieved=retrieved,
             timings=timings,
             citations=build_citations(answer, cited, sources, texts),
         )
+
+    def retrieve(
+        self, input: QuestionInput, config: RunnableConfig | None = None
+    ) -> list[Document]:
+        """The chunks the chain would answer from, best article first (no model call)."""
+        question = to_question(input)
+        text = question.question.strip()
+        if not text:
+            raise AssistantError("the question is empty")
+        if len(text) > self.settings.max_question_chars:
+            raise QuestionTooLong(
+                f"the question has {len(text):,} characters; the limit is "
+                f"{self.settings.max_question_chars:,}"
+            )
+        name = question.collection or self.settings.collection
+        retriever = self.retriever_for(name)
+        if retriever.catalog.counts()[0] == 0:
+            raise EmptyIndex(
+                f"collection {name!r} is empty: add articles with python -m index ingest PATH"
+            )
+        return retriever.invoke(
+            retrieval_query(question),
+            config,
+            filters=effective_filters(question),
+            articles=self.settings.retrieve_articles,
+        )
+
+    def _refusal(self, retrieved: list[str], timings: Timings, confidence: float) -> Answer:
+        return Answer(
+            answer=self.prompts.refusal,
+            refused=True,
+            retrieved=retrieved,
+            timings=timings,
+            confidence=confidence,
+        )
+
+    def _check(self, shown: str, asked: str, timings: Timings) -> float:
+        """The model's probability that the shown sources answer the question."""
+        started = time.perf_counter()
+        with self._model_errors():
+            confidence = yes_probability(
+                self.llm, self.prompts.check_messages(sources=shown, question=asked)
+            )
+        timings.check_s = time.perf_counter() - started
+        return confidence
 
     def _with_history(self, question: Question) -> str:
         if not question.history:
@@ -169,7 +213,7 @@ class NewsQA(Runnable[QuestionInput, Answer]):
         timings: Timings,
         started: float,
     ) -> Iterator[str]:
-        try:
+        with self._model_errors():
             for chunk in self.llm.stream(messages, config):
                 usage = getattr(chunk, "usage_metadata", None)
                 if usage:
@@ -179,6 +223,11 @@ class NewsQA(Runnable[QuestionInput, Answer]):
                     if timings.ttft_s is None:
                         timings.ttft_s = time.perf_counter() - started
                     yield chunk.content
+
+    @contextmanager
+    def _model_errors(self) -> Iterator[None]:
+        try:
+            yield
         except Exception as error:
             if _is_connection_error(error):
                 raise ServerUnreachable(

@@ -18,18 +18,33 @@ from pydantic import Field
 
 
 class RecordingChatModel(BaseChatModel):
+    """Replies from ``replies`` in order; with ``echo=True`` and no reply queued, it
+    answers with the first sentence of source [1], cited (for plumbing tests)."""
+
     replies: list[str] = Field(default_factory=list)
     prompts: list[list[BaseMessage]] = Field(default_factory=list)
+    echo: bool = False
+    # What the answerability check returns, and the check prompts it was shown.
+    confidence: float = 1.0
+    checks: list[list[tuple[str, str]]] = Field(default_factory=list)
 
     @property
     def _llm_type(self) -> str:
         return "newsqa-recording"
 
+    def yes_probability(self, messages: list[tuple[str, str]]) -> float:
+        self.checks.append(list(messages))
+        return self.confidence
+
     def _reply(self, messages: list[BaseMessage]) -> str:
         self.prompts.append(list(messages))
-        if not self.replies:
-            raise AssertionError("RecordingChatModel has no reply queued")
-        return self.replies.pop(0)
+        if self.replies:
+            return self.replies.pop(0)
+        if self.echo:
+            prompt = str(messages[-1].content)
+            first = prompt.split("\n[1] ", 1)[-1].split("\n", 2)[1] if "\n[1] " in prompt else ""
+            return (first.split(". ")[0].rstrip(".") + ". [1]") if first else "I don't know."
+        raise AssertionError("RecordingChatModel has no reply queued")
 
     def _usage(self, messages: list[BaseMessage], reply: str) -> UsageMetadata:
         prompt = sum(len(str(m.content).split()) for m in messages)

@@ -15,6 +15,7 @@ from collections.abc import Iterator
 from functools import lru_cache
 from typing import Any
 
+import numpy as np
 from langchain_core.callbacks import CallbackManagerForLLMRun
 from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage
@@ -43,6 +44,18 @@ class _Loaded:
             bos_token=token_text(llama.token_bos()),
         )
         self.lock = threading.Lock()
+
+        def first_tokens(words: list[str]) -> set[int]:
+            return {llama.tokenize(w.encode(), add_bos=False, special=False)[0] for w in words}
+
+        self.yes_ids = sorted(first_tokens(["yes", "Yes", " yes", " Yes", "YES"]))
+        self.no_ids = sorted(first_tokens(["no", "No", " no", " No", "NO"]))
+
+
+def _as_messages(messages: list[BaseMessage] | list[tuple[str, str]]) -> list[BaseMessage]:
+    from langchain_core.messages import convert_to_messages
+
+    return convert_to_messages(messages)
 
 
 @lru_cache(maxsize=2)
@@ -79,6 +92,33 @@ class LlamaCppChat(BaseChatModel):
         )
         stop = rendered.stop if isinstance(rendered.stop, list) else [rendered.stop or ""]
         return tokens, [s for s in stop if s]
+
+    def yes_probability(self, messages: list[BaseMessage] | list[tuple[str, str]]) -> float:
+        """P(yes) / (P(yes) + P(no)) for the first token of the reply: a calibrated
+        answer to a yes/no prompt, from one forward pass and no sampling."""
+        loaded = _load(self.model_path, self.n_ctx, self.n_threads)
+        tokens, _ = self._prompt(loaded, _as_messages(messages))
+        seen: list[np.ndarray] = []
+
+        def capture(_ids: Any, scores: np.ndarray) -> np.ndarray:
+            if not seen:
+                seen.append(scores.copy())
+            return scores
+
+        from llama_cpp import LogitsProcessorList
+
+        with loaded.lock:
+            loaded.llama.create_completion(
+                tokens,
+                max_tokens=1,
+                temperature=0.0,
+                logits_processor=LogitsProcessorList([capture]),
+            )
+        logits = seen[0]
+        top = logits.max()
+        yes = float(np.exp(logits[loaded.yes_ids] - top).sum())
+        no = float(np.exp(logits[loaded.no_ids] - top).sum())
+        return yes / (yes + no) if yes + no > 0 else 0.5
 
     def _stream(
         self,

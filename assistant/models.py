@@ -1,5 +1,6 @@
 """Chat models by name: ``llamacpp:qwen2.5-1.5b`` (default), ``llamacpp:qwen2.5-0.5b``,
-``openai:MODEL`` (any OpenAI-compatible server: llama.cpp server, vLLM, Ollama).
+``openai:MODEL`` (any OpenAI-compatible server: llama.cpp server, vLLM, Ollama), and
+``fake`` (a scripted model that echoes its first source, for tests).
 
 This registry is only the default; the chain accepts any LangChain ``BaseChatModel``.
 """
@@ -40,4 +41,8 @@ def get_chat_model(settings: Settings, progress: bool = True) -> BaseChatModel:
             timeout=120,
             max_retries=1,
         )
+    if backend == "fake":  # for tests and demos: echoes the first source, cited
+        from assistant.fake import RecordingChatModel
+
+        return RecordingChatModel(echo=True)
     raise AssistantError(f"NEWSQA_LLM={settings.llm!r}: use llamacpp:NAME or openai:MODEL")

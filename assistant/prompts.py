@@ -1,10 +1,13 @@
 """Load and render the prompt files in ``prompts/``: the one place prompts are read.
 
-The files are plain text with ``{placeholders}``; loading checks that each file uses
-exactly the placeholders the chain fills, so a wording change cannot silently drop the
-sources or the refusal rule. Measured on the default 1.5B model: instructions placed
-after the question, with an exact refusal phrase, are followed far better than a
-system prompt alone, so the rules live at the end of ``answer.txt``.
+``context.txt`` (the numbered sources, then the question) is followed by one of two
+instructions: ``check.txt`` asks whether the sources answer the question (a yes/no
+whose probability decides refusal), ``answer.txt`` asks for the cited answer. Both
+share the context verbatim, so llama.cpp evaluates it once and the second prompt costs
+only its instruction. Measured on the default 1.5B model: instructions placed after the
+question work far better than a system prompt, and a "reply exactly <refusal>" rule
+makes it refuse answerable questions, so refusal is decided by the check instead.
+Loading checks each file's placeholders, so a wording change cannot drop the sources.
 """
 
 from __future__ import annotations
@@ -16,7 +19,9 @@ from pathlib import Path
 PROMPTS_DIR = Path(__file__).resolve().parent.parent / "prompts"
 _EXPECTED = {
     "system.txt": set(),
-    "answer.txt": {"sources", "question", "today", "refusal"},
+    "context.txt": {"sources", "question"},
+    "check.txt": set(),
+    "answer.txt": set(),
     "refusal.txt": set(),
 }
 
@@ -25,17 +30,26 @@ class PromptError(ValueError):
     pass
 
 
+Messages = list[tuple[str, str]]
+
+
 @dataclass(frozen=True)
 class Prompts:
     system: str
+    context: str
+    check: str
     answer: str
     refusal: str
 
-    def messages(self, *, sources: str, question: str, today: str) -> list[tuple[str, str]]:
-        user = self.answer.format(
-            sources=sources, question=question, today=today, refusal=self.refusal
-        )
-        return [("system", self.system), ("human", user)]
+    def _messages(self, sources: str, question: str, instruction: str) -> Messages:
+        context = self.context.format(sources=sources, question=question)
+        return [("system", self.system), ("human", f"{context}\n\n{instruction}")]
+
+    def check_messages(self, *, sources: str, question: str) -> Messages:
+        return self._messages(sources, question, self.check)
+
+    def answer_messages(self, *, sources: str, question: str) -> Messages:
+        return self._messages(sources, question, self.answer)
 
 
 def load_prompts(directory: Path = PROMPTS_DIR) -> Prompts:
@@ -51,5 +65,5 @@ def load_prompts(directory: Path = PROMPTS_DIR) -> Prompts:
             raise PromptError(
                 f"{path}: placeholders {sorted(found)} but the chain fills {sorted(expected)}"
             )
-        texts[name] = text
-    return Prompts(texts["system.txt"], texts["answer.txt"], texts["refusal.txt"])
+        texts[name.removesuffix(".txt")] = text
+    return Prompts(**texts)

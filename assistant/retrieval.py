@@ -14,6 +14,7 @@ from typing import Any
 
 from langchain_core.callbacks import CallbackManagerForRetrieverRun
 from langchain_core.documents import Document
+from langchain_core.embeddings import Embeddings
 from langchain_core.retrievers import BaseRetriever
 from langchain_core.vectorstores import VectorStore
 from pydantic import ConfigDict
@@ -47,6 +48,7 @@ class HybridRetriever(BaseRetriever):
 
     vector_store: VectorStore
     catalog: Catalog
+    embeddings: Embeddings  # the vector store's, also used to score evidence sentences
     articles: int = 5  # distinct articles returned
     chunks_per_article: int = 3
     candidates: int = 40  # chunks asked of each search

@@ -55,6 +55,7 @@ class Citation(BaseModel):
 
 class Timings(BaseModel):
     retrieval_s: float = 0.0
+    check_s: float = 0.0  # the model's "do the sources answer it?" pass
     generation_s: float = 0.0
     ttft_s: float | None = None  # time to first generated token
     total_s: float = 0.0
@@ -67,6 +68,9 @@ class Answer(BaseModel):
     refused: bool
     citations: list[Citation] = Field(default_factory=list)
     retrieved: list[str] = Field(default_factory=list)  # article ids, best first
+    # The model's probability that the sources shown to it answer the question; the
+    # chain refuses below NEWSQA_REFUSAL_THRESHOLD. None when no model was asked.
+    confidence: float | None = None
     timings: Timings = Field(default_factory=Timings)
 
     def to_json(self) -> dict[str, Any]:

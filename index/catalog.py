@@ -95,6 +95,15 @@ class Catalog:
     def sources(self) -> list[tuple[str, str, str]]:
         return list(self._db.execute("SELECT path, key, article_id FROM sources"))
 
+    def aliases(self) -> dict[str, set[str]]:
+        """Other ids each stored article is known by (the same story met under them)."""
+        found: dict[str, set[str]] = {}
+        for key, article_id in self._db.execute(
+            "SELECT key, article_id FROM sources WHERE key != '' AND key != article_id"
+        ):
+            found.setdefault(article_id, set()).add(key)
+        return found
+
     def chunk_ids(self, article_ids: Iterable[str] | None = None) -> set[str]:
         if article_ids is None:
             return {r[0] for r in self._db.execute("SELECT id FROM chunks")}

@@ -54,7 +54,9 @@ def test_candidate_killed_in_oaxaca(chain: NewsQA) -> None:
 def test_what_alejandro_hope_said(chain: NewsQA) -> None:
     answer = _ask(chain, "What did Alejandro Hope say about the ambush?")
     assert not answer.refused
-    assert "without consequences" in answer.answer or "agent of the state" in answer.answer
+    # Either sentence of his quote is what he said.
+    said = ("without consequences", "agent of the state", "protect the lives of the police")
+    assert any(part in answer.answer for part in said)
     assert AMBUSH in [c.article_id for c in answer.citations]
 
 

@@ -12,7 +12,11 @@ from tests.conftest import story, write_jsonl
 
 def _retriever(collection: NewsCollection, tmp_path: Path, records: list[dict]) -> HybridRetriever:
     ingest(collection, [write_jsonl(tmp_path / "feed.jsonl", records)], progress=False)
-    return HybridRetriever(vector_store=collection.vector_store(), catalog=collection.catalog)
+    return HybridRetriever(
+        vector_store=collection.vector_store(),
+        catalog=collection.catalog,
+        embeddings=collection.embeddings,
+    )
 
 
 def test_one_long_article_does_not_crowd_out_the_others(

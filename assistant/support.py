@@ -1,0 +1,134 @@
+"""Is an answer supported by what the model was shown? A check on key facts.
+
+A small model that "knows" an answer gives it even when the sources are silent (ask it
+for the capital of Australia). Names and numbers are what such an answer hangs on, so
+each one the answer adds to the question must appear in a shown source. When fewer
+than half of them do, the answer is treated as unsupported and the chain refuses.
+Dates the model derives ("Thursday" -> "March 18") keep an answer whose other facts are
+in the sources, which is why it is a share and not all-or-nothing.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+
+_NUMBER_WORDS = {
+    w: str(i)
+    for i, w in enumerate(
+        [
+            "zero",
+            "one",
+            "two",
+            "three",
+            "four",
+            "five",
+            "six",
+            "seven",
+            "eight",
+            "nine",
+            "ten",
+            "eleven",
+            "twelve",
+            "thirteen",
+            "fourteen",
+            "fifteen",
+            "sixteen",
+            "seventeen",
+            "eighteen",
+            "nineteen",
+            "twenty",
+        ]
+    )
+}
+# Capitalised words that carry no fact of their own.
+_COMMON = frozenset(
+    [
+        "the",
+        "a",
+        "an",
+        "in",
+        "on",
+        "at",
+        "of",
+        "and",
+        "or",
+        "but",
+        "for",
+        "to",
+        "from",
+        "by",
+        "with",
+        "as",
+        "it",
+        "its",
+        "he",
+        "she",
+        "they",
+        "we",
+        "i",
+        "you",
+        "his",
+        "her",
+        "their",
+        "this",
+        "that",
+        "these",
+        "those",
+        "there",
+        "here",
+        "according",
+        "yes",
+        "no",
+        "not",
+        "also",
+        "however",
+        "after",
+        "before",
+        "during",
+        "while",
+        "when",
+        "where",
+        "what",
+        "who",
+        "which",
+        "why",
+        "how",
+        "source",
+        "sources",
+        "article",
+        "articles",
+        "answer",
+        "question",
+    ]
+)
+_TOKEN = re.compile(r"\d[\d,.]*\d|\d|[A-ZÀ-Þ][\w'’-]*")
+
+
+def _words(text: str) -> list[str]:
+    text = unicodedata.normalize("NFKD", text)
+    text = "".join(c for c in text if not unicodedata.combining(c)).lower()
+    text = re.sub(r"(?<=\d),(?=\d{3})", "", text)  # 1,000 -> 1000
+    return [_NUMBER_WORDS.get(w, w) for w in re.findall(r"\w+", text)]
+
+
+def key_facts(text: str) -> set[str]:
+    """Numbers and capitalised words of the text, normalised; citation markers excluded."""
+    text = re.sub(r"\[\d+\]", " ", text)
+    facts = {w for token in _TOKEN.findall(text) for w in _words(token) if w not in _COMMON}
+    facts |= {w for w in _words(text) if w.isdigit()}  # "thirteen" counts as 13
+    return facts
+
+
+def _vocabulary(text: str) -> set[str]:
+    return set(_words(text))
+
+
+def support_share(answer: str, shown: str, question: str) -> float:
+    """Share of the answer's new key facts (not already in the question) that appear in
+    the shown sources; 1.0 when the answer adds no name or number."""
+    facts = key_facts(answer) - _vocabulary(question)
+    if not facts:
+        return 1.0
+    known = _vocabulary(shown)
+    return sum(fact in known for fact in facts) / len(facts)

@@ -1,0 +1,143 @@
+"""``python -m eval run SET --corpus PATH... --out DIR`` and ``python -m eval compare A B``.
+
+``run`` ingests the corpus into a throwaway collection (in a temporary data dir,
+deleted afterwards) or into ``--collection NAME`` (kept, so a rerun embeds nothing),
+then sends every question through the same chain the chat uses.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import shutil
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from assistant.builder import build_chain
+from assistant.errors import AssistantError
+from eval.report import compare, write_reports
+from eval.runner import run_items
+from eval.sets import SetError, load_set
+from index.collection import NewsCollection
+from index.ingest import ingest
+from index.store import StoreError
+from settings import Settings, get_settings
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m eval", description=__doc__.split("\n")[0])
+    commands = parser.add_subparsers(dest="command", required=True)
+    run = commands.add_parser("run", help="run an eval set and write results and reports")
+    run.add_argument("set", type=Path, help="JSONL eval set")
+    run.add_argument(
+        "--corpus",
+        type=Path,
+        nargs="+",
+        default=[],
+        metavar="PATH",
+        help="articles to answer from (files or folders)",
+    )
+    run.add_argument("--out", type=Path, required=True, help="output folder (resumable)")
+    run.add_argument(
+        "--collection", help="use (and fill) this collection instead of a throwaway one"
+    )
+    run.add_argument(
+        "--choices",
+        action="store_true",
+        help="multiple choice: append the choices to each question",
+    )
+    run.add_argument(
+        "--retrieval-only", action="store_true", help="score retrieval only, without the LLM"
+    )
+    run.add_argument("--limit", type=int, help="only the first N questions")
+    run.add_argument("--ids", help="only these question ids (comma-separated)")
+    run.add_argument("--quiet", action="store_true", help="no progress bars")
+    cmp = commands.add_parser("compare", help="two runs' metrics side by side, and flips")
+    cmp.add_argument("a", type=Path)
+    cmp.add_argument("b", type=Path)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        if args.command == "compare":
+            print(compare(args.a, args.b))
+            return 0
+        return _run(args)
+    except (SetError, AssistantError, StoreError, FileNotFoundError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+
+
+def _run(args: argparse.Namespace) -> int:
+    items = load_set(args.set)
+    if args.ids:
+        wanted = set(args.ids.split(","))
+        items = [i for i in items if i.id in wanted]
+    if args.limit:
+        items = items[: args.limit]
+    if not args.corpus and not args.collection:
+        raise SetError("give --corpus PATH ... (or an existing --collection NAME)")
+    settings = get_settings()
+    scratch = None
+    if args.collection:
+        settings = settings.model_copy(update={"collection": args.collection})
+    else:
+        scratch = Path(tempfile.mkdtemp(prefix="newsqa-eval-"))
+        settings = settings.model_copy(update={"data_dir": scratch, "collection": "eval"})
+    try:
+        return _run_in(args, items, settings)
+    finally:
+        if scratch is not None:
+            shutil.rmtree(scratch, ignore_errors=True)
+
+
+def _run_in(args: argparse.Namespace, items: list[Any], settings: Settings) -> int:
+    collection = NewsCollection(settings)
+    if args.corpus:
+        report = ingest(collection, args.corpus, progress=not args.quiet)
+        for failure in report.failed:
+            print(f"corpus: skipped {failure}", file=sys.stderr)
+    articles, chunks = collection.catalog.counts()
+    chain = build_chain(settings, embeddings=collection.embeddings, progress=not args.quiet)
+    started = time.time()
+    results = run_items(
+        chain,
+        items,
+        args.out,
+        aliases=collection.catalog.aliases(),
+        with_choices=args.choices,
+        retrieval_only=args.retrieval_only,
+        progress=not args.quiet,
+    )
+    context = {
+        "set": str(args.set),
+        "mode": "retrieval-only"
+        if args.retrieval_only
+        else ("multiple-choice" if args.choices else "open"),
+        "llm": None if args.retrieval_only else settings.llm,
+        "settings": settings.model_dump(mode="json", exclude={"openai_api_key", "crash_at"}),
+        "corpus": {"paths": [str(p) for p in args.corpus], "articles": articles, "chunks": chunks},
+        "machine": {"cpus": os.cpu_count(), "platform": platform.platform()},
+        "seconds": round(time.time() - started, 1),
+    }
+    summary = write_reports(args.out, results, context)
+    metrics = summary["metrics"]
+    shown = [
+        "accuracy",
+        "hits_at_5",
+        "mrr_at_10",
+        "citation_precision",
+        "refusal_precision",
+        "refusal_recall",
+        "latency_p50_s",
+        "prompt_tokens_p50",
+    ]
+    print("  ".join(f"{k}={metrics[k]}" for k in shown if metrics.get(k) is not None))
+    print(f"wrote {args.out}/results.jsonl, summary.json, report.md, report.png")
+    return 1 if metrics["errors"] else 0

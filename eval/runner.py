@@ -1,0 +1,141 @@
+"""Run an eval set through a chain and write one result per question as it finishes.
+
+The chain is the one the chat uses (or anything with the same ``stream``/``retrieve``,
+such as the benchmark's tutorial pipeline). Results are appended to ``results.jsonl``
+and flushed, so an interrupted run resumes where it stopped; a question that raised
+is recorded with its error and retried on resume.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any, Protocol
+
+from langchain_core.documents import Document
+from tqdm import tqdm
+
+from assistant.types import Answer, Question
+from eval.scoring import is_correct, rank_of_gold
+from eval.sets import EvalItem
+
+
+class Answerer(Protocol):
+    def stream(self, input: Question) -> Iterator[str | Answer]: ...
+    def retrieve(self, input: Question) -> list[Document]: ...
+
+
+def load_results(path: Path) -> list[dict[str, Any]]:
+    if not path.exists():
+        return []
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+def run_items(
+    chain: Answerer,
+    items: list[EvalItem],
+    out: Path,
+    *,
+    aliases: dict[str, set[str]],
+    with_choices: bool = False,
+    retrieval_only: bool = False,
+    collection: str | None = None,
+    progress: bool = True,
+) -> list[dict[str, Any]]:
+    """Answer every item not already done in ``out/results.jsonl``; return all results."""
+    out.mkdir(parents=True, exist_ok=True)
+    path = out / "results.jsonl"
+    done = {r["id"]: r for r in load_results(path) if not r.get("error")}
+    path.write_text("".join(json.dumps(r) + "\n" for r in done.values()))
+    todo = [item for item in items if item.id not in done]
+    right = sum(bool(r.get("correct")) for r in done.values())
+    scored = sum(r.get("correct") is not None for r in done.values())
+    bar = tqdm(todo, desc="eval", unit="q", disable=not progress, initial=0)
+    with path.open("a") as sink:
+        for item in bar:
+            started = time.perf_counter()
+            result = _one(chain, item, aliases, with_choices, retrieval_only, collection)
+            result.setdefault("latency_s", round(time.perf_counter() - started, 3))
+            sink.write(json.dumps(result) + "\n")
+            sink.flush()
+            done[item.id] = result
+            if result.get("correct") is not None:
+                scored += 1
+                right += bool(result["correct"])
+            bar.set_postfix(
+                acc=f"{right / scored:.2f}" if scored else "-", last=f"{result['latency_s']:.1f}s"
+            )
+    return [done[item.id] for item in items if item.id in done]
+
+
+def _one(
+    chain: Answerer,
+    item: EvalItem,
+    aliases: dict[str, set[str]],
+    with_choices: bool,
+    retrieval_only: bool,
+    collection: str | None,
+) -> dict[str, Any]:
+    question = item.to_question(with_choices, collection)
+    record: dict[str, Any] = {
+        "id": item.id,
+        "question": item.question,
+        "gold_answer": item.answer,
+        "answerable": item.answerable,
+        "gold_sources": item.gold_sources,
+        "group": item.group,
+    }
+    try:
+        if retrieval_only:
+            started = time.perf_counter()
+            docs = chain.retrieve(question)
+            answer = Answer(
+                answer="",
+                refused=False,
+                retrieved=list(dict.fromkeys(d.metadata["article_id"] for d in docs)),
+            )
+            answer.timings.retrieval_s = answer.timings.total_s = time.perf_counter() - started
+        else:
+            answer = _final(chain.stream(question))
+    except Exception as error:  # recorded, and retried on resume
+        record.update(
+            error=f"{type(error).__name__}: {error}",
+            refused=False,
+            retrieved=[],
+            citations=[],
+            correct=None,
+        )
+        return record
+    gold = set(item.gold_sources)
+    record.update(
+        answer=answer.answer,
+        refused=answer.refused,
+        citations=[c.article_id for c in answer.citations],
+        citation_gold=[
+            bool(({c.article_id} | aliases.get(c.article_id, set())) & gold)
+            for c in answer.citations
+        ],
+        citation_quoted=[bool(c.quote) for c in answer.citations],
+        retrieved=answer.retrieved,
+        gold_rank=rank_of_gold(answer.retrieved, gold, aliases),
+        latency_s=round(answer.timings.total_s, 3),
+        retrieval_s=round(answer.timings.retrieval_s, 4),
+        ttft_s=None if answer.timings.ttft_s is None else round(answer.timings.ttft_s, 3),
+        prompt_tokens=answer.timings.prompt_tokens,
+        correct=None
+        if retrieval_only
+        else is_correct(answer.answer, answer.refused, item.answer, item.answerable, item.choices),
+    )
+    return record
+
+
+def _final(parts: Iterator[str | Answer]) -> Answer:
+    answer = None
+    for part in parts:
+        if isinstance(part, Answer):
+            answer = part
+    if answer is None:
+        raise RuntimeError("the chain's stream ended without an Answer")
+    return answer
