@@ -91,7 +91,7 @@ def select_evidence(
             if stored is None:
                 continue
             articles[article_id] = (stored.text, sentence_spans(stored.text), doc)
-        text, spans, _ = articles[article_id]
+        spans = articles[article_id][1]
         start, end = int(doc.metadata["start"]), int(doc.metadata["end"])
         candidates += [
             _Sentence(article_id, i) for i, (s, e) in enumerate(spans) if s >= start and e <= end

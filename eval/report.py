@@ -141,6 +141,6 @@ def compare(dir_a: Path, dir_b: Path) -> str:
         and ra[i]["correct"] != rb[i]["correct"]
     ]
     lines.append(f"\n{len(flips)} questions flipped:")
-    for qid, was, now in sorted(flips):
+    for qid, _, now in sorted(flips):
         lines.append(f"  {'fixed ' if now else 'broke '} {qid}: {rb[qid]['question'][:90]}")
     return "\n".join(lines)

@@ -17,7 +17,29 @@ from typing import Any
 _NUMBERS = {
     w: str(i)
     for i, w in enumerate(
-        ["zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten", "eleven", "twelve", "thirteen", "fourteen", "fifteen", "sixteen", "seventeen", "eighteen", "nineteen", "twenty"]
+        [
+            "zero",
+            "one",
+            "two",
+            "three",
+            "four",
+            "five",
+            "six",
+            "seven",
+            "eight",
+            "nine",
+            "ten",
+            "eleven",
+            "twelve",
+            "thirteen",
+            "fourteen",
+            "fifteen",
+            "sixteen",
+            "seventeen",
+            "eighteen",
+            "nineteen",
+            "twenty",
+        ]
     )
 }
 _NUMBERS.update(
@@ -34,7 +56,29 @@ _NUMBERS.update(
 )
 _ARTICLES = {"a", "an", "the"}
 _STOP = _ARTICLES | set(
-    ["of", "to", "in", "on", "at", "and", "or", "for", "by", "with", "from", "as", "is", "was", "were", "be", "are", "that", "this", "it", "its"]
+    [
+        "of",
+        "to",
+        "in",
+        "on",
+        "at",
+        "and",
+        "or",
+        "for",
+        "by",
+        "with",
+        "from",
+        "as",
+        "is",
+        "was",
+        "were",
+        "be",
+        "are",
+        "that",
+        "this",
+        "it",
+        "its",
+    ]
 )
 LONG_ANSWER_WORDS = 5  # gold answers longer than this are matched by content words
 LONG_ANSWER_SHARE = 0.6
