@@ -11,7 +11,7 @@ PY=${PYTHON:-python}
 
 flags=$(grep -m1 '^flags' /proc/cpuinfo 2>/dev/null || true)
 args="-DGGML_NATIVE=OFF"
-for pair in avx512f:AVX512 avx512_vbmi:AVX512_VBMI avx512_vnni:AVX512_VNNI \
+for pair in avx512f:AVX512 avx512vbmi:AVX512_VBMI avx512_vnni:AVX512_VNNI \
             avx512_bf16:AVX512_BF16 avx_vnni:AVX_VNNI; do
   case " $flags " in *" ${pair%%:*} "*) args="$args -DGGML_${pair#*:}=ON" ;; esac
 done

