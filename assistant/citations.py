@@ -8,59 +8,19 @@ answer sentence that cites it, with that sentence's offsets in the article text.
 from __future__ import annotations
 
 import re
-import unicodedata
 
 from assistant.evidence import Source
 from assistant.types import Citation
+from assistant.words import content_words, words
 from index.chunking import sentence_spans
 
 _MARKER = re.compile(r"(\s*)\[(\d+(?:\s*[,;]\s*\d+)*)\]")
-_WORD = re.compile(r"\w+")
 _SENTENCE = re.compile(r"[^.!?]+(?:[.!?]+|$)")
-_FILLER = frozenset(
-    [
-        "the",
-        "a",
-        "an",
-        "of",
-        "to",
-        "in",
-        "on",
-        "at",
-        "and",
-        "or",
-        "for",
-        "by",
-        "with",
-        "from",
-        "as",
-        "is",
-        "was",
-        "were",
-        "be",
-        "been",
-        "are",
-        "that",
-        "this",
-        "it",
-        "its",
-        "he",
-        "she",
-        "they",
-        "said",
-        "says",
-    ]
-)
-
-
-def normalise(text: str) -> str:
-    text = unicodedata.normalize("NFKC", text).replace("’", "'").lower()
-    return " ".join(_WORD.findall(text))
 
 
 def is_refusal(text: str, phrase: str) -> bool:
-    said = normalise(text)
-    return not said or normalise(phrase) in said or said in normalise(phrase)
+    said, refusal = " ".join(words(text)), " ".join(words(phrase))
+    return not said or refusal in said or said in refusal
 
 
 def clean_markers(text: str, valid: set[int]) -> tuple[str, list[int]]:
@@ -76,10 +36,6 @@ def clean_markers(text: str, valid: set[int]) -> tuple[str, list[int]]:
     return _MARKER.sub(keep, text).strip(), cited
 
 
-def _content_words(text: str) -> set[str]:
-    return {w for w in normalise(text).split() if w not in _FILLER}
-
-
 def build_citations(
     text: str, cited: list[int], sources: list[Source], article_texts: dict[str, str]
 ) -> list[Citation]:
@@ -89,7 +45,7 @@ def build_citations(
         source = by_n[n]
         claim = " ".join(s for s in _SENTENCE.findall(text) if f"[{n}]" in s) or text
         quote, start, end = _best_sentence(
-            _content_words(_MARKER.sub("", claim)), source, article_texts.get(source.article_id, "")
+            content_words(_MARKER.sub("", claim)), source, article_texts.get(source.article_id, "")
         )
         citations.append(
             Citation(
@@ -113,7 +69,7 @@ def _best_sentence(
     best: tuple[int, int, int] | None = None
     for passage in source.passages:
         for s, e in sentence_spans(passage.text):
-            overlap = len(words & _content_words(passage.text[s:e]))
+            overlap = len(words & content_words(passage.text[s:e]))
             if overlap and (best is None or overlap > best[0]):
                 best = (overlap, passage.start + s, passage.start + e)
     if best is None or not article:

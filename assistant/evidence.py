@@ -12,7 +12,6 @@ Windows are shown grouped per article, in article order, as numbered sources.
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
 from datetime import date
 
@@ -20,11 +19,11 @@ import numpy as np
 from langchain_core.documents import Document
 from langchain_core.embeddings import Embeddings
 
+from assistant.words import words
 from index.catalog import Catalog
 from index.chunking import sentence_spans
 
 CHARS_PER_TOKEN = 4
-_WORD = re.compile(r"\w+")
 LEXICAL_WEIGHT = 0.3  # how much word overlap counts next to embedding similarity
 WINDOW = 1  # neighbouring sentences shown on each side of a chosen one
 
@@ -67,7 +66,7 @@ class _Sentence:
 
 
 def content_words(text: str, stopwords: frozenset[str]) -> set[str]:
-    return {w for w in _WORD.findall(text.lower()) if w not in stopwords and len(w) > 1}
+    return {w for w in words(text) if w not in stopwords and len(w) > 1}
 
 
 def select_evidence(

@@ -22,7 +22,7 @@ from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS
 
 from assistant.types import Filters
 from index.catalog import Catalog
-from index.collection import day_number
+from index.collection import chunk_metadata, day_number
 
 _RRF_K = 60
 STOPWORDS = frozenset(ENGLISH_STOP_WORDS)
@@ -94,18 +94,9 @@ class HybridRetriever(BaseRetriever):
             article = self.catalog.get_article(chunk.article_id)
             if article is None:
                 continue
-            meta: dict[str, Any] = {
-                "article_id": article.id,
-                "title": article.title,
-                "chunk": chunk.index,
-                "start": chunk.start,
-                "end": chunk.end,
-                "source": article.source,
-                "url": article.url,
-            }
-            if article.published:
-                meta["published"] = article.published.isoformat()
-            found[chunk.id] = Document(id=chunk.id, page_content=chunk.text, metadata=meta)
+            found[chunk.id] = Document(
+                id=chunk.id, page_content=chunk.text, metadata=chunk_metadata(article, chunk)
+            )
         return found
 
     def _group(

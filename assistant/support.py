@@ -11,36 +11,9 @@ in the sources, which is why it is a share and not all-or-nothing.
 from __future__ import annotations
 
 import re
-import unicodedata
 
-_NUMBER_WORDS = {
-    w: str(i)
-    for i, w in enumerate(
-        [
-            "zero",
-            "one",
-            "two",
-            "three",
-            "four",
-            "five",
-            "six",
-            "seven",
-            "eight",
-            "nine",
-            "ten",
-            "eleven",
-            "twelve",
-            "thirteen",
-            "fourteen",
-            "fifteen",
-            "sixteen",
-            "seventeen",
-            "eighteen",
-            "nineteen",
-            "twenty",
-        ]
-    )
-}
+from assistant.words import words
+
 # Capitalised words that carry no fact of their own.
 _COMMON = frozenset(
     [
@@ -105,23 +78,16 @@ _COMMON = frozenset(
 _TOKEN = re.compile(r"\d[\d,.]*\d|\d|[A-ZÀ-Þ][\w'’-]*")
 
 
-def _words(text: str) -> list[str]:
-    text = unicodedata.normalize("NFKD", text)
-    text = "".join(c for c in text if not unicodedata.combining(c)).lower()
-    text = re.sub(r"(?<=\d),(?=\d{3})", "", text)  # 1,000 -> 1000
-    return [_NUMBER_WORDS.get(w, w) for w in re.findall(r"\w+", text)]
-
-
 def key_facts(text: str) -> set[str]:
     """Numbers and capitalised words of the text, normalised; citation markers excluded."""
     text = re.sub(r"\[\d+\]", " ", text)
-    facts = {w for token in _TOKEN.findall(text) for w in _words(token) if w not in _COMMON}
-    facts |= {w for w in _words(text) if w.isdigit()}  # "thirteen" counts as 13
+    facts = {w for token in _TOKEN.findall(text) for w in words(token) if w not in _COMMON}
+    facts |= {w for w in words(text) if w.isdigit()}  # "thirteen" counts as 13
     return facts
 
 
 def _vocabulary(text: str) -> set[str]:
-    return set(_words(text))
+    return set(words(text))
 
 
 def support_share(answer: str, shown: str, question: str) -> float:

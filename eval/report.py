@@ -54,6 +54,25 @@ def write_reports(
     return summary
 
 
+def refusal_curve(
+    results: list[dict[str, Any]],
+    thresholds: tuple[float, ...] = (0.5, 0.6, 0.7, 0.75, 0.8, 0.85, 0.9, 0.95),
+) -> list[tuple[float, int, float | None, float]]:
+    """(threshold, refused, precision, recall) of refusing on confidence alone."""
+    rows = [r for r in results if r.get("confidence") is not None and not r.get("error")]
+    unanswerable = sum(not r["answerable"] for r in rows)
+    if not rows or not unanswerable:
+        return []
+    curve = []
+    for t in thresholds:
+        refused = [r for r in rows if r["confidence"] < t]
+        right = sum(not r["answerable"] for r in refused)
+        curve.append(
+            (t, len(refused), right / len(refused) if refused else None, right / unanswerable)
+        )
+    return curve
+
+
 def _fmt(value: Any) -> str:
     if value is None:
         return "–"
@@ -79,6 +98,19 @@ def _markdown(summary: dict[str, Any], results: list[dict[str, Any]]) -> str:
         f"| {g} | {v['questions']} | {_fmt(v['accuracy'])} | {_fmt(v['refused'])} |"
         for g, v in summary["by_group"].items()
     ]
+    curve = refusal_curve(results)
+    if curve:
+        lines += [
+            "",
+            "## Refusal threshold sweep",
+            "",
+            "Refusing whenever the model's P(the sources answer it) is below t "
+            "(other refusal reasons ignored):",
+            "",
+            "| t | refused | precision | recall |",
+            "|---|---|---|---|",
+        ]
+        lines += [f"| {t:.2f} | {n} | {_fmt(p)} | {_fmt(r)} |" for t, n, p, r in curve]
     failures = [r for r in results if r.get("error") or r.get("correct") is False]
     failures.sort(key=lambda r: (not r.get("error"), r.get("gold_rank") or 99), reverse=True)
     lines += ["", f"## Failures ({len(failures)}; worst first: gold not retrieved)", ""]

@@ -124,6 +124,7 @@ def _one(
         retrieval_s=round(answer.timings.retrieval_s, 4),
         ttft_s=None if answer.timings.ttft_s is None else round(answer.timings.ttft_s, 3),
         prompt_tokens=answer.timings.prompt_tokens,
+        confidence=answer.confidence,
         correct=None
         if retrieval_only
         else is_correct(answer.answer, answer.refused, item.answer, item.answerable, item.choices),

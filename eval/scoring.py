@@ -8,89 +8,18 @@ names another of the choices is wrong. No LLM judge here: numbers stay reproduci
 
 from __future__ import annotations
 
-import re
 import statistics
-import unicodedata
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-_NUMBERS = {
-    w: str(i)
-    for i, w in enumerate(
-        [
-            "zero",
-            "one",
-            "two",
-            "three",
-            "four",
-            "five",
-            "six",
-            "seven",
-            "eight",
-            "nine",
-            "ten",
-            "eleven",
-            "twelve",
-            "thirteen",
-            "fourteen",
-            "fifteen",
-            "sixteen",
-            "seventeen",
-            "eighteen",
-            "nineteen",
-            "twenty",
-        ]
-    )
-}
-_NUMBERS.update(
-    {
-        "thirty": "30",
-        "forty": "40",
-        "fifty": "50",
-        "sixty": "60",
-        "seventy": "70",
-        "eighty": "80",
-        "ninety": "90",
-        "hundred": "100",
-    }
-)
-_ARTICLES = {"a", "an", "the"}
-_STOP = _ARTICLES | set(
-    [
-        "of",
-        "to",
-        "in",
-        "on",
-        "at",
-        "and",
-        "or",
-        "for",
-        "by",
-        "with",
-        "from",
-        "as",
-        "is",
-        "was",
-        "were",
-        "be",
-        "are",
-        "that",
-        "this",
-        "it",
-        "its",
-    ]
-)
+from assistant.words import ARTICLES, FILLER, words
+
 LONG_ANSWER_WORDS = 5  # gold answers longer than this are matched by content words
 LONG_ANSWER_SHARE = 0.6
 
 
 def normalise(text: str) -> list[str]:
-    text = unicodedata.normalize("NFKD", text)
-    text = "".join(c for c in text if not unicodedata.combining(c)).lower()
-    text = re.sub(r"(?<=\d)[,.](?=\d{3}\b)", "", text)  # 1,000 -> 1000
-    text = text.replace("’", "'").replace("%", " percent")
-    words = re.findall(r"[a-z0-9]+(?:\.[0-9]+)?", text)
-    return [_NUMBERS.get(w, w) for w in words if w not in _ARTICLES]
+    return [w for w in words(text) if w not in ARTICLES]
 
 
 def _contains(haystack: list[str], needle: list[str]) -> bool:
@@ -104,7 +33,7 @@ def names(answer: str, gold: str) -> bool:
     said, want = normalise(answer), normalise(gold)
     if _contains(said, want):
         return True
-    content = [w for w in want if w not in _STOP]
+    content = [w for w in want if w not in FILLER]
     if len(want) > LONG_ANSWER_WORDS and content:
         return sum(w in said for w in content) / len(content) >= LONG_ANSWER_SHARE
     return False
