@@ -9,6 +9,7 @@ count is reported in ``usage_metadata``.
 
 from __future__ import annotations
 
+import atexit
 import os
 import threading
 from collections.abc import Iterator
@@ -60,7 +61,10 @@ def _as_messages(messages: list[BaseMessage] | list[tuple[str, str]]) -> list[Ba
 
 @lru_cache(maxsize=2)
 def _load(path: str, n_ctx: int, n_threads: int) -> _Loaded:
-    return _Loaded(path, n_ctx, n_threads)
+    loaded = _Loaded(path, n_ctx, n_threads)
+    # Free it before interpreter teardown, when llama.cpp's own finaliser would fail.
+    atexit.register(loaded.llama.close)
+    return loaded
 
 
 class LlamaCppChat(BaseChatModel):
