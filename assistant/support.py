@@ -16,64 +16,12 @@ from assistant.words import words
 
 # Capitalised words that carry no fact of their own.
 _COMMON = frozenset(
-    [
-        "the",
-        "a",
-        "an",
-        "in",
-        "on",
-        "at",
-        "of",
-        "and",
-        "or",
-        "but",
-        "for",
-        "to",
-        "from",
-        "by",
-        "with",
-        "as",
-        "it",
-        "its",
-        "he",
-        "she",
-        "they",
-        "we",
-        "i",
-        "you",
-        "his",
-        "her",
-        "their",
-        "this",
-        "that",
-        "these",
-        "those",
-        "there",
-        "here",
-        "according",
-        "yes",
-        "no",
-        "not",
-        "also",
-        "however",
-        "after",
-        "before",
-        "during",
-        "while",
-        "when",
-        "where",
-        "what",
-        "who",
-        "which",
-        "why",
-        "how",
-        "source",
-        "sources",
-        "article",
-        "articles",
-        "answer",
-        "question",
-    ]
+    (
+        "the a an in on at of and or but for to from by with as it its he she they we i "
+        "you his her their this that these those there here according yes no not also "
+        "however after before during while when where what who which why how source "
+        "sources article articles answer question"
+    ).split()
 )
 _TOKEN = re.compile(r"\d[\d,.]*\d|\d|[A-ZÀ-Þ][\w'’-]*")
 

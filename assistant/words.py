@@ -11,29 +11,10 @@ from __future__ import annotations
 import re
 import unicodedata
 
-_UNITS = [
-    "zero",
-    "one",
-    "two",
-    "three",
-    "four",
-    "five",
-    "six",
-    "seven",
-    "eight",
-    "nine",
-    "ten",
-    "eleven",
-    "twelve",
-    "thirteen",
-    "fourteen",
-    "fifteen",
-    "sixteen",
-    "seventeen",
-    "eighteen",
-    "nineteen",
-    "twenty",
-]
+_UNITS = (
+    "zero one two three four five six seven eight nine ten eleven twelve thirteen "
+    "fourteen fifteen sixteen seventeen eighteen nineteen twenty"
+).split()
 _TENS = {
     "thirty": "30",
     "forty": "40",
@@ -48,35 +29,10 @@ NUMBER_WORDS = {word: str(i) for i, word in enumerate(_UNITS)} | _TENS
 ARTICLES = frozenset({"a", "an", "the"})
 # Words too common to count as shared content between a claim and a sentence.
 FILLER = ARTICLES | frozenset(
-    [
-        "of",
-        "to",
-        "in",
-        "on",
-        "at",
-        "and",
-        "or",
-        "for",
-        "by",
-        "with",
-        "from",
-        "as",
-        "is",
-        "was",
-        "were",
-        "be",
-        "been",
-        "are",
-        "that",
-        "this",
-        "it",
-        "its",
-        "he",
-        "she",
-        "they",
-        "said",
-        "says",
-    ]
+    (
+        "of to in on at and or for by with from as is was were be been are that this it "
+        "its he she they said says"
+    ).split()
 )
 _WORD = re.compile(r"[a-z0-9]+(?:\.[0-9]+)?")
 
