@@ -40,7 +40,7 @@ _WORD = re.compile(r"[a-z0-9]+(?:\.[0-9]+)?")
 def words(text: str) -> list[str]:
     text = unicodedata.normalize("NFKD", text)
     text = "".join(c for c in text if not unicodedata.combining(c)).lower()
-    text = text.replace("’", "'").replace("%", " percent")
+    text = text.replace("’", "'").replace("%", " percent").replace("&", " and ")
     text = re.sub(r"(?<=\d),(?=\d{3}\b)", "", text)
     return [NUMBER_WORDS.get(w, w) for w in _WORD.findall(text)]
 

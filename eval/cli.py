@@ -8,6 +8,7 @@ then sends every question through the same chain the chat uses.
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import platform
 import shutil
@@ -20,7 +21,8 @@ from typing import Any
 from assistant.builder import build_chain
 from assistant.errors import AssistantError
 from eval.report import compare, write_reports
-from eval.runner import run_items
+from eval.runner import load_results, run_items
+from eval.scoring import is_correct
 from eval.sets import SetError, load_set
 from index.collection import NewsCollection
 from index.ingest import ingest
@@ -56,6 +58,12 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--limit", type=int, help="only the first N questions")
     run.add_argument("--ids", help="only these question ids (comma-separated)")
     run.add_argument("--quiet", action="store_true", help="no progress bars")
+    again = commands.add_parser(
+        "rescore",
+        help="score a run's answers again (after a scoring change), without running the chain",
+    )
+    again.add_argument("set", type=Path)
+    again.add_argument("out", type=Path, help="the run's output folder")
     cmp = commands.add_parser("compare", help="two runs' metrics side by side, and flips")
     cmp.add_argument("a", type=Path)
     cmp.add_argument("b", type=Path)
@@ -68,6 +76,8 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "compare":
             print(compare(args.a, args.b))
             return 0
+        if args.command == "rescore":
+            return _rescore(args.set, args.out)
         return _run(args)
     except (SetError, AssistantError, StoreError, FileNotFoundError) as error:
         print(f"error: {error}", file=sys.stderr)
@@ -141,3 +151,27 @@ def _run_in(args: argparse.Namespace, items: list[Any], settings: Settings) -> i
     print("  ".join(f"{k}={metrics[k]}" for k in shown if metrics.get(k) is not None))
     print(f"wrote {args.out}/results.jsonl, summary.json, report.md, report.png")
     return 1 if metrics["errors"] else 0
+
+
+def _rescore(set_path: Path, out: Path) -> int:
+    items = {item.id: item for item in load_set(set_path)}
+    context = json.loads((out / "summary.json").read_text())
+    context.pop("metrics", None)
+    context.pop("by_group", None)
+    results = load_results(out / "results.jsonl")
+    if context.get("mode") != "retrieval-only":
+        choices = context.get("mode") == "multiple-choice"
+        for result in results:
+            item = items.get(result["id"])
+            if item is not None and not result.get("error"):
+                result["correct"] = is_correct(
+                    result["answer"],
+                    result["refused"],
+                    item.answer,
+                    item.answerable,
+                    item.choices if choices else (),
+                )
+    (out / "results.jsonl").write_text("".join(json.dumps(r) + "\n" for r in results))
+    metrics = write_reports(out, results, context)["metrics"]
+    print(f"accuracy={metrics['accuracy']}  (rescored {len(results)} results in {out})")
+    return 0

@@ -127,7 +127,13 @@ def _one(
         confidence=answer.confidence,
         correct=None
         if retrieval_only
-        else is_correct(answer.answer, answer.refused, item.answer, item.answerable, item.choices),
+        else is_correct(
+            answer.answer,
+            answer.refused,
+            item.answer,
+            item.answerable,
+            item.choices if with_choices else (),
+        ),
     )
     return record
 

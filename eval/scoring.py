@@ -1,9 +1,10 @@
 """Score answers and retrieval: pure functions over one result or a list of results.
 
 Answer correctness is lexical: the answer must name the gold answer after
-normalisation (case, punctuation, articles, number words vs digits, thousands
-separators); a long gold answer needs most of its content words; an answer that also
-names another of the choices is wrong. No LLM judge here: numbers stay reproducible.
+normalisation (case, punctuation, articles, "&", number words vs digits, thousands
+separators); a long gold answer needs most of its content words; in multiple-choice
+mode an answer that also names another of the choices is wrong. No LLM judge here:
+numbers stay reproducible.
 """
 
 from __future__ import annotations
@@ -42,7 +43,12 @@ def names(answer: str, gold: str) -> bool:
 def is_correct(
     answer: str, refused: bool, gold: str | None, answerable: bool, choices: Sequence[str] = ()
 ) -> bool | None:
-    """None when the item has no gold answer to compare with."""
+    """None when the item has no gold answer to compare with.
+
+    ``choices`` are the other options the model was shown (multiple-choice mode): an
+    answer that names one of them besides the gold one is hedging and wrong. In open
+    mode pass none: the model never saw the choices, so naming one is incidental.
+    """
     if not answerable:
         return refused
     if gold is None:

@@ -42,6 +42,14 @@ def test_correctness_rules() -> None:
     assert is_correct("x", False, None, True) is None
 
 
+def test_open_answers_may_mention_other_choices_in_passing() -> None:
+    # The model never saw the choices in open mode: "Singapore" here is context.
+    answer = "Sri Lanka plunged into chaos and its president fled to Singapore [1]."
+    assert is_correct(answer, False, "Sri Lanka", True)
+    assert not is_correct(answer, False, "Sri Lanka", True, ["Sri Lanka", "Singapore"])
+    assert is_correct("New Jersey and Oregon [1].", False, "New Jersey & Oregon", True)
+
+
 def test_rank_of_gold_counts_aliases() -> None:
     aliases = {"a": {"a-newsletter-link"}}
     assert rank_of_gold(["z", "a"], ["a-newsletter-link"], aliases) == 2
