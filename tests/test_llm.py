@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from assistant import Answer, NewsQA, build_chain
+from assistant.chain import QuestionInput
 from index.collection import NewsCollection
 from index.ingest import ingest
 from settings import get_settings
@@ -68,7 +69,7 @@ def test_refuses_what_the_articles_do_not_say(chain: NewsQA) -> None:
 
 
 def test_two_threads_share_the_model_safely(chain: NewsQA) -> None:
-    questions = [
+    questions: list[QuestionInput] = [
         "How many officers died in the Coatepec Harinas ambush?",
         "Which would-be mayoral candidate was killed in Oaxaca?",
     ]
