@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import date
 
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s")
@@ -26,7 +26,6 @@ class Article:
     # Where it came from: (path, key) with key "" for one-article files and the record
     # id or line number for JSONL. An article can have several (the same text twice).
     origin: tuple[str, str] = ("", "")
-    extra: dict[str, str] = field(default_factory=dict, compare=False)
 
     @property
     def content_hash(self) -> str:
