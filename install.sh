@@ -23,6 +23,13 @@ if ! "$PY" -c "import llama_cpp, sys; sys.exit(llama_cpp.__version__ != '0.3.36'
 fi
 if [ "${1:-}" = "--dev" ]; then
   "$PY" -m pip install -q -r requirements-dev.txt
+  # The browser tests drive Debian's chromium through Playwright (no browser download).
+  if [ ! -x /usr/bin/chromium ]; then
+    sudo=""; [ "$(id -u)" = 0 ] || sudo="sudo"
+    echo "installing Debian's chromium for the browser tests"
+    $sudo apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq chromium >/dev/null
+  fi
 else
   "$PY" -m pip install -q -r requirements.txt
 fi

@@ -15,7 +15,7 @@ import os
 from functools import lru_cache
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -60,6 +60,14 @@ class Settings(BaseSettings):
     # Refuse when the model's P(the sources answer the question) is below this;
     # calibrated on the dev set, see BENCHMARKS.md.
     refusal_threshold: float = 0.8
+
+    # The browser chat (app.py). Set both user and password to require a login, e.g.
+    # before binding host to anything but 127.0.0.1.
+    host: str = "127.0.0.1"
+    port: int = 7860
+    ui_user: str = ""
+    ui_password: SecretStr = SecretStr("")
+    upload_max_bytes: int = 20_000_000  # per uploaded file in the Articles tab
 
     # Where joined model files are cached (shared by every data dir).
     model_cache_dir: Path = Field(default_factory=lambda: _xdg("XDG_CACHE_HOME", ".cache"))

@@ -31,8 +31,17 @@ def build_chain(
 ) -> NewsQA:
     """A ready chain. ``progress`` shows the model being assembled on first use."""
     settings = settings or get_settings()
+    collections: dict[str, NewsCollection] = {}
     opened: dict[str, HybridRetriever] = {}
     lock = threading.Lock()
+
+    def collection_for(name: str) -> NewsCollection:
+        with lock:
+            if name not in collections:
+                collections[name] = NewsCollection(
+                    settings.model_copy(update={"collection": name}), embeddings=embeddings
+                )
+            return collections[name]
 
     def retriever_for(name: str) -> HybridRetriever:
         if retriever is not None:
@@ -42,11 +51,9 @@ def build_chain(
                     f"{settings.collection!r}, not {name!r}"
                 )
             return retriever
+        collection = collection_for(name)
         with lock:
             if name not in opened:
-                collection = NewsCollection(
-                    settings.model_copy(update={"collection": name}), embeddings=embeddings
-                )
                 opened[name] = HybridRetriever(
                     vector_store=collection.vector_store(),
                     catalog=collection.catalog,
@@ -60,6 +67,7 @@ def build_chain(
     return NewsQA(
         llm=llm or default_llm,
         retriever_for=retriever_for,
+        collection_for=None if retriever is not None else collection_for,
         prompts=load_prompts(),
         settings=settings,
     )

@@ -26,10 +26,13 @@ from assistant.prompts import Prompts
 from assistant.retrieval import STOPWORDS, HybridRetriever
 from assistant.support import support_share
 from assistant.types import Answer, Filters, Question, Timings
+from index.catalog import StoredArticle
+from index.collection import NewsCollection
 from settings import Settings
 
 QuestionInput = Question | str | dict[str, Any]
 RetrieverFactory = Callable[[str], HybridRetriever]
+CollectionFactory = Callable[[str], NewsCollection]
 
 
 def to_question(value: QuestionInput) -> Question:
@@ -62,11 +65,13 @@ class NewsQA(Runnable[QuestionInput, Answer]):
         retriever_for: RetrieverFactory,
         prompts: Prompts,
         settings: Settings,
+        collection_for: CollectionFactory | None = None,
     ) -> None:
         # A callable is called at the first generation: retrieval alone (the eval's
         # --retrieval-only) never loads a model.
         self._llm = llm
         self.retriever_for = retriever_for
+        self._collection_for = collection_for
         self.prompts = prompts
         self.settings = settings
 
@@ -75,6 +80,23 @@ class NewsQA(Runnable[QuestionInput, Answer]):
         if not isinstance(self._llm, BaseChatModel):
             self._llm = self._llm()
         return self._llm
+
+    @property
+    def llm_loaded(self) -> bool:
+        """False until the first generation assembles and loads the model."""
+        return isinstance(self._llm, BaseChatModel)
+
+    def collection(self, name: str | None = None) -> NewsCollection:
+        """The collection the chain reads (to ingest into it or show its stats)."""
+        if self._collection_for is None:
+            raise AssistantError("this chain was built with a retriever, not collections")
+        return self._collection_for(name or self.settings.collection)
+
+    def article(self, article_id: str, collection: str | None = None) -> StoredArticle | None:
+        """A stored article, full text included: what a citation's offsets point into."""
+        return self.retriever_for(collection or self.settings.collection).catalog.get_article(
+            article_id
+        )
 
     @property
     def InputType(self) -> type[Question]:

@@ -95,6 +95,15 @@ class Catalog:
     def sources(self) -> list[tuple[str, str, str]]:
         return list(self._db.execute("SELECT path, key, article_id FROM sources"))
 
+    def source_names(self) -> list[str]:
+        """The publishers ("CNN", ...) of the stored articles, for a source filter."""
+        return [
+            r[0]
+            for r in self._db.execute(
+                "SELECT DISTINCT source FROM articles WHERE source != '' ORDER BY source"
+            )
+        ]
+
     def aliases(self) -> dict[str, set[str]]:
         """Other ids each stored article is known by (the same story met under them)."""
         found: dict[str, set[str]] = {}

@@ -103,6 +103,10 @@ class NewsCollection:
     def close(self) -> None:
         self.catalog.close()
 
+    def siblings(self) -> list[str]:
+        """The names of every collection in the same store, this one included."""
+        return sorted(c.name for c in self.client.list_collections())
+
     # -- vectors ---------------------------------------------------------------
 
     def write_chunks(self, items: Sequence[tuple[ArticleLike, Sequence[Chunk]]]) -> None:

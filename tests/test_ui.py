@@ -1,0 +1,212 @@
+"""The chat page's parts without a browser: HTML rendering (escaping, citation links,
+quote highlighting), a session's streamed updates and history, uploads. The browser
+and the real model are in test_app.py."""
+
+from __future__ import annotations
+
+from datetime import date
+from pathlib import Path
+
+import pytest
+
+from assistant import Answer, Citation, build_chain
+from assistant.fake import RecordingChatModel
+from index.catalog import StoredArticle
+from index.collection import NewsCollection
+from index.ingest import ingest
+from settings import Settings
+from tests.conftest import SAMPLES, CountingEmbeddings, write_jsonl
+from ui import render, session
+from ui.uploads import ingest_uploads, report_html, upload_dir
+
+ARTICLE = StoredArticle(
+    id="a1",
+    title="Storm <b>hits</b> coast",
+    published=date(2021, 3, 19),
+    source="Herald",
+    url="https://example.com/storm",
+    authors=(),
+    text="Intro line. <script>alert(1)</script> Thirteen boats sank in the storm. End.",
+)
+
+
+def _citation(**changes: object) -> Citation:
+    quote = "Thirteen boats sank in the storm."
+    start = ARTICLE.text.index(quote)
+    fields: dict[str, object] = {
+        "n": 1,
+        "article_id": "a1",
+        "title": ARTICLE.title,
+        "url": ARTICLE.url,
+        "published": ARTICLE.published,
+        "source": "Herald",
+        "quote": quote,
+        "start": start,
+        "end": start + len(quote),
+    }
+    return Citation.model_validate({**fields, **changes})
+
+
+def test_answer_markers_link_to_their_cards_and_everything_else_is_text() -> None:
+    answer = Answer(
+        answer="Thirteen <img src=x onerror=alert(1)> boats [1] sank [2] **a** [x](javascript:1)",
+        refused=False,
+        citations=[_citation()],
+    )
+    html = render.answer_message(answer, turn=3)
+    assert '<a class="newsqa-cite" href="#src-3-1"' in html
+    assert "#src-3-2" not in html  # [2] cites nothing: shown as text, not a link
+    assert "&lt;img src=x onerror=alert(1)&gt;" in html
+    assert "<img" not in html and "**" not in html and "[x]" not in html
+    assert 'class="newsqa-timings"' in html
+
+
+def test_refusal_looks_different_and_links_nothing() -> None:
+    html = render.answer_message(
+        Answer(answer="The indexed articles don't say.", refused=True, confidence=0.2), turn=0
+    )
+    assert 'class="newsqa-refusal"' in html
+    assert "newsqa-cite" not in html and "newsqa-answer" not in html
+    assert "confidence 0.20" in html
+
+
+def test_source_card_highlights_the_quote_at_its_offsets_and_escapes_the_article() -> None:
+    card = render.source_cards(
+        Answer(answer="x [1]", refused=False, citations=[_citation()]),
+        turn=2,
+        articles={"a1": ARTICLE},
+        latest=True,
+    )
+    assert 'id="src-2-1" class="src-card latest"' in card
+    assert "<mark>Thirteen boats sank in the storm.</mark>" in card
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in card and "<script" not in card
+    assert "Storm &lt;b&gt;hits&lt;/b&gt; coast" in card
+    assert 'href="https://example.com/storm"' in card and "2021-03-19 · Herald" in card
+
+
+def test_source_card_without_offsets_or_safe_url_or_article() -> None:
+    answer = Answer(
+        answer="x [1]",
+        refused=False,
+        citations=[_citation(start=None, end=None, url="javascript:alert(1)")],
+    )
+    card = render.source_cards(answer, 0, {"a1": ARTICLE}, latest=False)
+    assert "<mark>" not in card and "javascript" not in card
+    assert 'class="src-card"' in card
+    gone = render.source_cards(answer, 0, {"a1": None}, latest=False)
+    assert "no longer in the index" in gone
+
+
+def test_sources_panel_marks_only_the_latest_answers_cards() -> None:
+    answer = Answer(answer="x [1]", refused=False, citations=[_citation()])
+    panel = render.sources_panel([(answer, {"a1": ARTICLE}), (answer, {"a1": ARTICLE})])
+    assert 'id="src-0-1" class="src-card"' in panel
+    assert 'id="src-1-1" class="src-card latest"' in panel
+    assert "Click a citation" in render.sources_panel([])
+
+
+def test_question_from_the_session_and_filters() -> None:
+    earlier = session.Exchange("How many died?", Answer(answer="13 [1]", refused=False), {})
+    question = session.make_question(
+        "And how many were police?",
+        [earlier],
+        collection="",
+        published_from="2021-03-01",
+        published_to="2021-03-31 00:00:00",
+        source="CNN",
+        as_of="",
+    )
+    assert [(t.role, t.content) for t in question.history] == [
+        ("user", "How many died?"),
+        ("assistant", "13 [1]"),
+    ]
+    assert question.collection is None and question.as_of is None
+    assert question.filters.published_from == date(2021, 3, 1)
+    assert question.filters.published_to == date(2021, 3, 31)
+    assert question.filters.source == "CNN"
+    with pytest.raises(ValueError, match="published from: 'March' is not a date"):
+        session.make_question("q", [], published_from="March")
+
+
+@pytest.fixture
+def sampled(settings: Settings, embeddings: CountingEmbeddings) -> Settings:
+    collection = NewsCollection(settings, embeddings=embeddings)
+    ingest(collection, [SAMPLES], progress=False)
+    collection.close()
+    return settings
+
+
+def test_session_streams_then_keeps_the_exchange(
+    sampled: Settings, embeddings: CountingEmbeddings
+) -> None:
+    llm = RecordingChatModel(replies=["Thirteen officers died in the ambush [1]."])
+    chain = build_chain(sampled, llm=llm, embeddings=embeddings)
+    updates = list(session.ask(chain, "How many officers died in the Coatepec Harinas ambush?", []))
+    first_messages, first_exchanges, _ = updates[0]
+    assert "newsqa-status" in first_messages[-1]["content"]
+    assert [e.complete for e in first_exchanges] == [False]
+    assert any("newsqa-streaming" in u[0][-1]["content"] for u in updates[1:-1])
+    messages, exchanges, panel = updates[-1]
+    assert len(exchanges) == 1 and len(messages) == 2
+    assert 'href="#src-0-1"' in messages[-1]["content"]
+    card = exchanges[0].answer.citations[0]
+    assert exchanges[0].articles[card.article_id] is not None
+    assert 'id="src-0-1"' in panel and "<mark>" in panel
+
+    # A follow-up carries the first exchange to the chain; the first stays as it was.
+    llm.replies.append("Eight of them were police officers [1].")
+    *_, (messages, exchanges, panel) = session.ask(chain, "And how many were police?", exchanges)
+    assert len(exchanges) == 2 and len(messages) == 4
+    assert "How many officers died" in str(llm.prompts[-1][-1].content)
+    assert 'id="src-0-1" class="src-card"' in panel and 'id="src-1-1"' in panel
+
+
+def test_a_stopped_answer_stays_visible_but_out_of_the_history(
+    sampled: Settings, embeddings: CountingEmbeddings
+) -> None:
+    llm = RecordingChatModel(replies=["Thirteen officers died in the ambush [1]."])
+    chain = build_chain(sampled, llm=llm, embeddings=embeddings)
+    updates = session.ask(chain, "How many officers died in the Coatepec Harinas ambush?", [])
+    for _, exchanges, _ in updates:  # the Stop button: Gradio drops the generator
+        if "Thirteen" in exchanges[-1].answer.answer:
+            break
+    updates.close()
+    assert not exchanges[-1].complete
+    assert "Stopped." in session.chat_messages(exchanges)[-1]["content"]
+    question = session.make_question("And how many were police?", exchanges)
+    assert question.history == []
+
+
+def test_session_errors_become_a_message_not_a_crash(
+    sampled: Settings, embeddings: CountingEmbeddings
+) -> None:
+    chain = build_chain(sampled, llm=RecordingChatModel(), embeddings=embeddings)
+    *_, (messages, exchanges, _) = session.ask(chain, "q", [], published_to="soon")
+    assert "newsqa-error" in messages[-1]["content"] and "published to" in messages[-1]["content"]
+    assert exchanges == []
+    (messages, exchanges, _), *rest = session.ask(chain, "   ", [])
+    assert messages == [] and not rest
+
+
+def test_uploads_are_kept_ingested_and_bad_ones_named(
+    settings: Settings, embeddings: CountingEmbeddings, tmp_path: Path
+) -> None:
+    collection = NewsCollection(
+        settings.model_copy(update={"upload_max_bytes": 2000}), embeddings=embeddings
+    )
+    good = write_jsonl(
+        tmp_path / "good.jsonl",
+        [{"id": "g1", "title": "Bridge reopens", "text": "The bridge reopened on Monday."}],
+    )
+    binary = tmp_path / "binary.txt"
+    binary.write_bytes(b"\x00\xff\x00 not text")
+    big = tmp_path / "big.txt"
+    big.write_text("word " * 1000)
+    report = ingest_uploads(collection, [str(good), str(binary), str(big)], progress=False)
+    assert report.added == 1
+    assert sorted(Path(e.path).name for e in report.failed) == ["big.txt", "binary.txt"]
+    assert sorted(p.name for p in upload_dir(collection).iterdir()) == ["good.jsonl"]
+    html = report_html(report, 3)
+    assert "3 file(s): 1 new" in html and "big.txt: the file has 5,000 bytes" in html
+    assert collection.catalog.counts()[0] == 1
+    collection.close()

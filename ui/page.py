@@ -1,0 +1,250 @@
+"""The Gradio page: a Chat tab with a sources panel and filters, an Articles tab for
+uploads and index stats, and the ``/ask`` API endpoint.
+
+Every model-bound event (chat, API, ingest) shares one concurrency slot ("work"): on a
+2-core box one generation or ingest at a time, the others wait in Gradio's queue with
+their position shown. Each browser session keeps its own exchanges in a ``gr.State``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import gradio as gr
+
+from assistant import AssistantError, NewsQA
+from index.ingest import IngestBusy
+from index.loaders import SUFFIXES
+from index.store import StoreError
+from settings import Settings
+from ui import render, session
+from ui.uploads import ingest_uploads, report_html
+
+# Opens the card of a clicked citation marker and scrolls to its highlighted quote.
+HEAD = """<script>
+document.addEventListener("click", function (event) {
+  const link = event.target.closest && event.target.closest("a.newsqa-cite");
+  if (!link) return;
+  event.preventDefault();
+  event.stopPropagation();
+  const card = document.getElementById(link.getAttribute("href").slice(1));
+  if (!card) return;
+  document.querySelectorAll(".src-card.flash").forEach((c) => c.classList.remove("flash"));
+  card.classList.add("shown", "flash");
+  card.open = true;
+  card.scrollIntoView({ block: "start", behavior: "smooth" });
+  const mark = card.querySelector("mark");
+  const box = card.querySelector(".src-text");
+  if (mark && box) box.scrollTop = mark.offsetTop - box.offsetTop - 40;
+}, true);
+</script>"""
+
+CSS = """
+.newsqa-refusal { border-left: 4px solid #d97706; background: rgba(217, 119, 6, 0.08);
+  padding: 4px 10px; font-style: italic; }
+.newsqa-error { border-left: 4px solid #dc2626; background: rgba(220, 38, 38, 0.08);
+  padding: 4px 10px; }
+.newsqa-status { font-style: italic; opacity: 0.7; }
+.newsqa-stopped { font-size: 0.75em; opacity: 0.6; font-style: italic; }
+.newsqa-timings { font-size: 0.75em; opacity: 0.6; margin-top: 4px; }
+a.newsqa-cite { text-decoration: none; font-weight: 600; cursor: pointer; }
+.src-card { display: none; border: 1px solid var(--border-color-primary);
+  border-radius: 6px; margin: 6px 0; padding: 6px 8px; }
+.src-card.latest, .src-card.shown { display: block; }
+.src-card.flash { outline: 2px solid var(--color-accent); }
+.src-card summary { cursor: pointer; }
+.src-meta { font-size: 0.85em; opacity: 0.75; margin: 4px 0; }
+.src-quote { font-size: 0.9em; margin: 4px 0; padding-left: 8px;
+  border-left: 3px solid #f59e0b; }
+.src-text { max-height: 340px; overflow-y: auto; font-size: 0.9em; line-height: 1.45; }
+.src-text mark { background: #fde68a; color: #111; }
+.newsqa-stats th { text-align: left; padding-right: 12px; }
+"""
+
+
+def build_page(chain: NewsQA, settings: Settings) -> gr.Blocks:
+    work: dict[str, Any] = {"concurrency_id": "work", "concurrency_limit": 1}
+
+    def collection_choices() -> list[str]:
+        names = chain.collection().siblings()
+        return names if settings.collection in names else [settings.collection, *names]
+
+    def source_choices(collection: str) -> list[str]:
+        try:
+            return ["", *chain.collection(collection or None).catalog.source_names()]
+        except (AssistantError, StoreError):
+            return [""]
+
+    def stats(collection: str) -> str:
+        try:
+            return render.stats_table(chain.collection(collection or None).stats())
+        except (AssistantError, StoreError) as error:
+            return render.error_message(str(error))
+
+    def chat(
+        message: str,
+        exchanges: list[session.Exchange],
+        collection: str,
+        published_from: Any,
+        published_to: Any,
+        source: str,
+        progress: gr.Progress = gr.Progress(track_tqdm=True),  # noqa: B008 (Gradio's way)
+    ) -> Iterator[session.Update]:
+        yield from session.ask(
+            chain,
+            message,
+            exchanges,
+            collection=collection,
+            published_from=published_from,
+            published_to=published_to,
+            source=source,
+        )
+
+    def ask(question: str, as_of: str = "", collection: str = "") -> dict[str, Any]:
+        """Answer one question from the indexed articles, with citations.
+
+        Args:
+            question: the question, e.g. "How many officers died in the ambush?"
+            as_of: the question's "today" as YYYY-MM-DD (default: the real today)
+            collection: the collection to search (default: the server's)
+        """
+        try:
+            return session.ask_json(chain, question, as_of, collection)
+        except (AssistantError, StoreError, ValueError) as error:
+            raise gr.Error(str(error)) from None
+
+    def upload(
+        files: list[str] | None,
+        collection: str,
+        progress: gr.Progress = gr.Progress(track_tqdm=True),  # noqa: B008
+    ) -> tuple[str, str, Any, Any]:
+        if not files:
+            return (
+                render.error_message("Choose one or more files first."),
+                stats(collection),
+                *(
+                    gr.update(),
+                    gr.update(),
+                ),
+            )
+        try:
+            target = chain.collection(collection or None)
+            report = ingest_uploads(target, files)
+        except (AssistantError, StoreError, IngestBusy) as error:
+            return render.error_message(str(error)), stats(collection), gr.update(), gr.update()
+        return (
+            report_html(report, len(files)),
+            stats(collection),
+            gr.update(choices=source_choices(collection)),
+            gr.update(choices=collection_choices()),
+        )
+
+    def switch(collection: str) -> tuple[Any, str]:
+        return gr.update(choices=source_choices(collection), value=""), stats(collection)
+
+    with gr.Blocks(title="newsqa") as page:
+        exchanges = gr.State([])
+        pending = gr.State("")
+        with gr.Row():
+            gr.Markdown(
+                "## newsqa\nAnswers from the indexed news articles, with citations; "
+                "it says so when the articles don't hold the answer."
+            )
+            collection = gr.Dropdown(
+                collection_choices(),
+                value=settings.collection,
+                label="Collection",
+                allow_custom_value=True,
+                elem_id="newsqa-collection",
+                scale=0,
+                min_width=220,
+            )
+        with gr.Tab("Chat"), gr.Row():
+            with gr.Column(scale=3):
+                chatbot = gr.Chatbot(
+                    elem_id="newsqa-chat",
+                    height=520,
+                    feedback_options=None,
+                    placeholder="Ask about the indexed news articles.",
+                )
+                with gr.Row():
+                    box = gr.Textbox(
+                        placeholder="Ask a question, e.g. How many officers died in "
+                        "the Coatepec Harinas ambush?",
+                        show_label=False,
+                        elem_id="newsqa-question",
+                        scale=8,
+                        autofocus=True,
+                    )
+                    button: dict[str, Any] = {"scale": 0, "min_width": 110}
+                    send = gr.Button("Ask", variant="primary", elem_id="newsqa-ask", **button)
+                    stop = gr.Button("Stop", variant="stop", elem_id="newsqa-stop", **button)
+                    clear = gr.Button("New chat", elem_id="newsqa-clear", **button)
+                with gr.Accordion("Filters", open=False), gr.Row():
+                    published_from = gr.Textbox(label="Published from", placeholder="YYYY-MM-DD")
+                    published_to = gr.Textbox(label="Published to", placeholder="YYYY-MM-DD")
+                    source = gr.Dropdown(
+                        source_choices(settings.collection),
+                        value="",
+                        label="Source",
+                        allow_custom_value=True,
+                    )
+            with gr.Column(scale=2):
+                gr.Markdown("### Sources")
+                panel = gr.HTML(render.sources_panel([]), elem_id="newsqa-sources")
+        with gr.Tab("Articles"):
+            files = gr.File(
+                file_count="multiple",
+                file_types=list(SUFFIXES),
+                type="filepath",
+                label=f"Article files ({', '.join(SUFFIXES)}; up to "
+                f"{settings.upload_max_bytes / 1e6:g} MB each)",
+                elem_id="newsqa-files",
+            )
+            ingest_button = gr.Button("Ingest", variant="primary", elem_id="newsqa-ingest")
+            report = gr.HTML(elem_id="newsqa-report")
+            gr.Markdown("### Index")
+            stats_view = gr.HTML(stats(settings.collection), elem_id="newsqa-stats")
+
+        inputs = [pending, exchanges, collection, published_from, published_to, source]
+        outputs = [chatbot, exchanges, panel]
+        running = []
+        for trigger in (box.submit, send.click):
+            running.append(
+                trigger(lambda m: ("", m), box, [box, pending], queue=False).then(
+                    chat, inputs, outputs, api_visibility="private", **work
+                )
+            )
+        stop.click(None, cancels=running)
+        clear.click(
+            lambda: ([], [], render.sources_panel([])),
+            outputs=outputs,
+            cancels=running,
+            queue=False,
+        )
+        collection.change(switch, collection, [source, stats_view], queue=False)
+        ingest_button.click(
+            upload,
+            [files, collection],
+            [report, stats_view, source, collection],
+            api_visibility="private",
+            **work,
+        )
+        page.load(lambda c: stats(c), collection, stats_view, queue=False)
+        gr.api(ask, api_name="ask", **work)
+    return page
+
+
+def launch(page: gr.Blocks, settings: Settings, **overrides: Any) -> None:
+    password = settings.ui_password.get_secret_value()
+    page.queue(default_concurrency_limit=1).launch(
+        server_name=settings.host,
+        server_port=settings.port,
+        auth=(settings.ui_user, password) if settings.ui_user and password else None,
+        max_file_size=settings.upload_max_bytes,
+        head=HEAD,
+        css=CSS,
+        footer_links=["api"],
+        **overrides,
+    )

@@ -1,0 +1,161 @@
+"""HTML for the chat page. Every text that comes from an article, a user or the model is
+escaped here, so an article containing ``<script>`` shows the tag and runs nothing.
+
+Citation markers become links to ``#src-TURN-N``; the page's script (``ui/page.py``)
+opens the matching card in the sources panel.
+"""
+
+from __future__ import annotations
+
+import html
+import re
+from collections.abc import Sequence
+from typing import Any
+from urllib.parse import urlparse
+
+from assistant import Answer, Citation
+from index.catalog import StoredArticle
+
+_MARKER = re.compile(r"\[(\d+)\]")
+# Markdown would read these in model text; as entities they are just characters.
+_MARKDOWN = str.maketrans({"[": "&#91;", "]": "&#93;", "*": "&#42;", "_": "&#95;", "`": "&#96;"})
+
+
+def text(value: str) -> str:
+    """Escaped for HTML and inert for Markdown; line breaks kept."""
+    return html.escape(value).translate(_MARKDOWN).replace("\n", "<br>")
+
+
+def card_id(turn: int, n: int) -> str:
+    return f"src-{turn}-{n}"
+
+
+def safe_url(url: str) -> str | None:
+    parsed = urlparse(url.strip())
+    return url.strip() if parsed.scheme in ("http", "https") and parsed.netloc else None
+
+
+def streaming_message(partial: str) -> str:
+    return f'<div class="newsqa-streaming">{text(partial)}</div>'
+
+
+def status_message(message: str) -> str:
+    return f'<div class="newsqa-status">{text(message)}</div>'
+
+
+def stopped_message(partial: str) -> str:
+    shown = f'<div class="newsqa-streaming">{text(partial)}</div>' if partial.strip() else ""
+    return f'{shown}<div class="newsqa-stopped">Stopped.</div>'
+
+
+def error_message(message: str) -> str:
+    return f'<div class="newsqa-error">{text(message)}</div>'
+
+
+def answer_message(answer: Answer, turn: int) -> str:
+    """The final bubble: the answer with clickable markers, or the refusal, and timings."""
+    if answer.refused:
+        body = f'<div class="newsqa-refusal">{text(answer.answer)}</div>'
+    else:
+        titles = {c.n: c.title for c in answer.citations}
+        parts = []
+        for i, piece in enumerate(_MARKER.split(answer.answer)):
+            if i % 2 == 0:
+                parts.append(text(piece))
+            elif int(piece) in titles:
+                n = int(piece)
+                parts.append(
+                    f'<a class="newsqa-cite" href="#{card_id(turn, n)}" '
+                    f'title="{html.escape(titles[n])}">&#91;{n}&#93;</a>'
+                )
+            else:
+                parts.append(f"&#91;{piece}&#93;")
+        body = f'<div class="newsqa-answer">{"".join(parts)}</div>'
+    return body + f'<div class="newsqa-timings">{text(timings_line(answer))}</div>'
+
+
+def timings_line(answer: Answer) -> str:
+    t = answer.timings
+    parts = [f"{t.total_s:.1f} s"]
+    if t.ttft_s is not None:
+        parts.append(f"first token {t.ttft_s:.1f} s")
+    if t.prompt_tokens:
+        parts.append(f"{t.prompt_tokens} prompt tokens")
+    if answer.confidence is not None:
+        parts.append(f"confidence {answer.confidence:.2f}")
+    return " · ".join(parts)
+
+
+def source_cards(
+    answer: Answer, turn: int, articles: dict[str, StoredArticle | None], latest: bool
+) -> str:
+    """One collapsible card per citation: metadata, the quote, the article text with
+    the quote highlighted at its offsets."""
+    return "".join(_card(c, turn, articles.get(c.article_id), latest) for c in answer.citations)
+
+
+def _card(citation: Citation, turn: int, article: StoredArticle | None, latest: bool) -> str:
+    meta = [
+        m for m in (citation.published and citation.published.isoformat(), citation.source) if m
+    ]
+    url = safe_url(citation.url)
+    link = (
+        f' · <a href="{html.escape(url)}" target="_blank" rel="noopener noreferrer">'
+        f"{text(urlparse(url).netloc)}</a>"
+        if url
+        else ""
+    )
+    quote = (
+        f'<blockquote class="src-quote">{text(citation.quote)}</blockquote>'
+        if citation.quote
+        else ""
+    )
+    return (
+        f'<details id="{card_id(turn, citation.n)}" '
+        f'class="src-card{" latest" if latest else ""}">'
+        f'<summary><span class="src-n">&#91;{citation.n}&#93;</span> '
+        f'<span class="src-title">{text(citation.title or citation.article_id)}</span></summary>'
+        f'<div class="src-meta">{text(" · ".join(meta))}{link}</div>'
+        f"{quote}"
+        f'<div class="src-text">{_highlighted(citation, article)}</div>'
+        "</details>"
+    )
+
+
+def _highlighted(citation: Citation, article: StoredArticle | None) -> str:
+    if article is None:
+        return "<em>The article is no longer in the index.</em>"
+    body = article.text
+    start, end = citation.start, citation.end
+    if start is None or end is None or not 0 <= start < end <= len(body):
+        return text(body)
+    return f"{text(body[:start])}<mark>{text(body[start:end])}</mark>{text(body[end:])}"
+
+
+def sources_panel(exchanges: Sequence[tuple[Answer, dict[str, StoredArticle | None]]]) -> str:
+    """Cards for every answer so far; the latest answer's are listed, the older ones
+    open when one of their citations is clicked."""
+    last = len(exchanges) - 1
+    cards = "".join(
+        source_cards(answer, turn, articles, latest=turn == last)
+        for turn, (answer, articles) in enumerate(exchanges)
+    )
+    if not cards:
+        return (
+            '<div class="newsqa-sources-empty">The sources of an answer appear here. '
+            "Click a citation such as [1] to read the article with the quote highlighted."
+            "</div>"
+        )
+    return f'<div class="newsqa-sources">{cards}</div>'
+
+
+def stats_table(stats: dict[str, Any]) -> str:
+    rows = [
+        ("collection", stats.get("collection")),
+        ("articles", f"{stats.get('articles', 0):,}"),
+        ("chunks", f"{stats.get('chunks', 0):,}"),
+        ("last ingest", stats.get("last_ingest") or "never"),
+        ("store", stats.get("store")),
+    ]
+    body = "".join(f"<tr><th>{text(k)}</th><td>{text(str(v))}</td></tr>" for k, v in rows)
+    return f'<table class="newsqa-stats">{body}</table>'
