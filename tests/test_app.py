@@ -13,6 +13,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
@@ -34,19 +35,21 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
-@pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+@contextmanager
+def _app(state: Path, **env: str) -> Iterator[str]:
+    """``python app.py`` on a free port with its own data dir; yields its URL."""
     port = _free_port()
-    env = {
+    environ = {
         **os.environ,
-        "NEWSQA_DATA_DIR": str(tmp_path_factory.mktemp("app") / "state"),
+        "NEWSQA_DATA_DIR": str(state / "data"),
         "NEWSQA_PORT": str(port),
         "NEWSQA_COLLECTION": "news",
+        **env,
     }
-    env.pop("NEWSQA_CHROMA_URL", None)
-    log = (tmp_path_factory.mktemp("app-log") / "app.log").open("w+")
+    environ.pop("NEWSQA_CHROMA_URL", None)
+    log = (state / "app.log").open("w+")
     process = subprocess.Popen(
-        [sys.executable, "app.py"], cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT
+        [sys.executable, "app.py"], cwd=ROOT, env=environ, stdout=log, stderr=subprocess.STDOUT
     )
     url = f"http://127.0.0.1:{port}/"
     try:
@@ -69,6 +72,12 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         process.wait(timeout=30)
         log.seek(0)
         print(log.read()[-3000:])
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    with _app(tmp_path_factory.mktemp("app")) as url:
+        yield url
 
 
 @pytest.fixture(scope="module")
@@ -231,3 +240,18 @@ def test_four_concurrent_api_sessions_get_their_own_answers(server: str) -> None
         assert not answer["refused"], question
         assert is_correct(str(answer["answer"]), False, expected, True), (question, answer)
         assert answer["citations"], question
+
+
+def test_login_from_settings_guards_the_page_and_the_api(tmp_path: Path) -> None:
+    from gradio_client import Client
+
+    with _app(tmp_path, NEWSQA_UI_USER="editor", NEWSQA_UI_PASSWORD="s3cret") as url:
+        assert httpx.get(url + "config").status_code == 401
+        with pytest.raises(ValueError, match="credentials were not provided"):
+            Client(url, verbose=False)
+        with pytest.raises(ValueError, match="Could not login"):
+            Client(url, auth=("editor", "wrong"), verbose=False)
+        endpoints = Client(url, auth=("editor", "s3cret"), verbose=False).view_api(
+            print_info=False, return_format="dict"
+        )
+        assert "/ask" in endpoints["named_endpoints"]
