@@ -54,9 +54,19 @@ class Settings(BaseSettings):
     max_sources: int = 4  # articles shown to the model
     retrieve_articles: int = 10  # articles retrieved (and reported) per question
     max_question_chars: int = 1000
+    # Date-aware retrieval (assistant/dates.py): a question's date expression ("this
+    # week", "in March 2021") makes articles published in its window rank higher, with
+    # this weight; without one, articles of the recency_days before as_of get a milder
+    # boost. Weights are relative to the unfiltered searches' 1.0.
+    date_weight: float = 1.0
+    recency_days: int = 30
+    recency_weight: float = 0.5
     # Refuse when less than this share of an answer's new names and numbers appear in
     # the sources shown to the model (assistant/support.py).
     min_fact_support: float = 0.5
+    # A citation is kept only where source n supports its sentence at least this much
+    # (share of the sentence's new words in one source sentence; assistant/verify.py).
+    citation_threshold: float = 0.5
     # Refuse when the model's P(the sources answer the question) is below this;
     # calibrated on the dev set, see BENCHMARKS.md.
     refusal_threshold: float = 0.8

@@ -12,6 +12,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from datetime import date, timedelta
 from typing import Any
 
 from langchain_core.documents import Document
@@ -19,13 +20,15 @@ from langchain_core.language_models import BaseChatModel
 from langchain_core.runnables import Runnable, RunnableConfig
 
 from assistant.answerability import yes_probability
-from assistant.citations import build_citations, clean_markers, is_refusal
+from assistant.citations import is_refusal
+from assistant.dates import question_window
 from assistant.errors import AssistantError, EmptyIndex, QuestionTooLong, ServerUnreachable
 from assistant.evidence import render_sources, select_evidence
 from assistant.prompts import Prompts
 from assistant.retrieval import STOPWORDS, HybridRetriever
 from assistant.support import support_share
 from assistant.types import Answer, Filters, Question, Timings
+from assistant.verify import verify
 from index.catalog import StoredArticle
 from index.collection import NewsCollection
 from settings import Settings
@@ -157,18 +160,16 @@ class NewsQA(Runnable[QuestionInput, Answer]):
         ):
             yield self._refusal(retrieved, timings, confidence)
             return
-        answer, cited = clean_markers(raw, {s.n for s in sources})
-        texts = {}
-        for n in cited:
-            article = retriever.catalog.get_article(sources[n - 1].article_id)
-            texts[sources[n - 1].article_id] = article.text if article else ""
+        answer, citations = verify(
+            raw, question.question, sources, self.settings.citation_threshold
+        )
         yield Answer(
             answer=answer,
             refused=False,
             confidence=confidence,
             retrieved=retrieved,
             timings=timings,
-            citations=build_citations(answer, cited, sources, texts),
+            citations=citations,
         )
 
     def retrieve(
@@ -190,12 +191,27 @@ class NewsQA(Runnable[QuestionInput, Answer]):
             raise EmptyIndex(
                 f"collection {name!r} is empty: add articles with python -m index ingest PATH"
             )
+        prefer, weight = self.date_preference(question)
         return retriever.invoke(
             retrieval_query(question),
             config,
             filters=effective_filters(question),
             articles=self.settings.retrieve_articles,
+            prefer=prefer,
+            prefer_weight=weight,
         )
+
+    def date_preference(self, question: Question) -> tuple[tuple[date, date] | None, float]:
+        """The publication window to favour, and how strongly: the question's own date
+        expression, else the weeks before ``as_of``."""
+        as_of = question.as_of or date.today()
+        window = question_window(question.question, as_of)
+        if window is not None:
+            return (window.start, window.end), self.settings.date_weight
+        if self.settings.recency_weight <= 0:
+            return None, 0.0
+        start = as_of - timedelta(days=self.settings.recency_days)
+        return (start, as_of), self.settings.recency_weight
 
     def _refusal(self, retrieved: list[str], timings: Timings, confidence: float) -> Answer:
         return Answer(

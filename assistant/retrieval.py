@@ -10,6 +10,7 @@ Choosing which sentences the LLM sees is the chain's job, not this file's.
 from __future__ import annotations
 
 from collections import defaultdict
+from datetime import date
 from typing import Any
 
 from langchain_core.callbacks import CallbackManagerForRetrieverRun
@@ -21,7 +22,7 @@ from pydantic import ConfigDict
 from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS
 
 from assistant.types import Filters
-from index.catalog import Catalog
+from index.catalog import Catalog, StoredArticle
 from index.collection import chunk_metadata, day_number
 
 _RRF_K = 60
@@ -41,6 +42,16 @@ def chroma_where(filters: Filters) -> dict[str, Any] | None:
     return clauses[0] if len(clauses) == 1 else {"$and": clauses}
 
 
+def _passes(meta: dict[str, Any], filters: Filters) -> bool:
+    """What ``chroma_where(filters)`` lets through, for one chunk's metadata."""
+    day = meta.get("published_day")
+    if filters.published_from and (day is None or day < day_number(filters.published_from)):
+        return False
+    if filters.published_to and (day is None or day > day_number(filters.published_to)):
+        return False
+    return filters.source is None or meta.get("source") == filters.source
+
+
 class HybridRetriever(BaseRetriever):
     """Dense + keyword retrieval over one collection, fused and grouped per article."""
 
@@ -51,7 +62,8 @@ class HybridRetriever(BaseRetriever):
     embeddings: Embeddings  # the vector store's, also used to score evidence sentences
     articles: int = 5  # distinct articles returned
     chunks_per_article: int = 3
-    candidates: int = 40  # chunks asked of each search
+    candidates: int = 40  # chunks of each ranked list that are fused
+    pool: int = 200  # chunks fetched from each store, from which the lists are cut
 
     def _get_relevant_documents(
         self,
@@ -60,38 +72,68 @@ class HybridRetriever(BaseRetriever):
         run_manager: CallbackManagerForRetrieverRun,
         filters: Filters | None = None,
         articles: int | None = None,
+        prefer: tuple[date, date] | None = None,
+        prefer_weight: float = 1.0,
     ) -> list[Document]:
+        """``prefer``: a publication window whose chunks get a second, weighted rank in
+        the fusion: in-window articles rise, the others stay in the running."""
         filters = filters or Filters()
-        scores: dict[str, float] = defaultdict(float)
-        docs: dict[str, Document] = {}
-        dense = self.vector_store.similarity_search(
-            query, k=self.candidates, filter=chroma_where(filters)
-        )
-        for rank, doc in enumerate(dense):
-            chunk_id = str(doc.id)
-            docs[chunk_id] = doc
-            scores[chunk_id] += 1 / (_RRF_K + rank)
+        dense = self._dense(self.embeddings.embed_query(query), filters)
         keyword = self.catalog.keyword_search(
             query,
-            self.candidates,
+            self.pool,
             stopwords=STOPWORDS,
             published_from=filters.published_from,
             published_to=filters.published_to,
             source=filters.source,
         )
-        for rank, hit in enumerate(keyword):
-            scores[hit.chunk_id] += 1 / (_RRF_K + rank)
-        missing = [h.chunk_id for h in keyword if h.chunk_id not in docs]
-        docs.update(self._documents(missing))
-        return self._group(
-            [(cid, s) for cid, s in scores.items() if cid in docs], docs, articles or self.articles
+        docs = {str(d.id): d for d in dense}
+        article_of = {str(d.id): d.metadata["article_id"] for d in dense}
+        article_of.update((h.chunk_id, h.article_id) for h in keyword)
+        ranked = [([str(d.id) for d in dense], 1.0), ([h.chunk_id for h in keyword], 1.0)]
+        if prefer is not None:
+            low, high = day_number(prefer[0]), day_number(prefer[1])
+            in_dense = [
+                str(d.id) for d in dense if low <= d.metadata.get("published_day", 0) <= high
+            ]
+            in_keyword = [
+                h.chunk_id
+                for h in keyword
+                if h.published and low <= day_number(h.published) <= high
+            ]
+            ranked += [(in_dense, prefer_weight), (in_keyword, prefer_weight)]
+        scores: dict[str, float] = defaultdict(float)
+        for chunk_ids, weight in ranked:
+            for rank, chunk_id in enumerate(chunk_ids[: self.candidates]):
+                scores[chunk_id] += weight / (_RRF_K + rank)
+        return self._group(scores, article_of, docs, articles or self.articles)
+
+    def _dense(self, embedded: list[float], filters: Filters) -> list[Document]:
+        """Nearest chunks that pass the filters, best first (up to ``pool``).
+
+        Chroma's filtered search scans metadata (~170 ms at 47k chunks against 4 ms
+        unfiltered), so the filters are applied to an unfiltered pool first; only when
+        fewer than ``candidates`` pass does Chroma filter, and the result is the same.
+        """
+        pool = self.vector_store.similarity_search_by_vector(embedded, k=self.pool)
+        where = chroma_where(filters)
+        if where is None:
+            return list(pool)
+        passed = [d for d in pool if _passes(d.metadata, filters)]
+        if len(passed) >= self.candidates or len(pool) < self.pool:
+            return passed
+        return list(
+            self.vector_store.similarity_search_by_vector(embedded, k=self.pool, filter=where)
         )
 
     def _documents(self, chunk_ids: list[str]) -> dict[str, Document]:
         """Keyword hits that dense search did not return, read back from the catalog."""
         found = {}
+        articles: dict[str, StoredArticle | None] = {}
         for chunk in self.catalog.chunks(chunk_ids):
-            article = self.catalog.get_article(chunk.article_id)
+            if chunk.article_id not in articles:
+                articles[chunk.article_id] = self.catalog.get_article(chunk.article_id)
+            article = articles[chunk.article_id]
             if article is None:
                 continue
             found[chunk.id] = Document(
@@ -100,19 +142,27 @@ class HybridRetriever(BaseRetriever):
         return found
 
     def _group(
-        self, scored: list[tuple[str, float]], docs: dict[str, Document], limit: int
+        self,
+        scores: dict[str, float],
+        article_of: dict[str, str],
+        docs: dict[str, Document],
+        limit: int,
     ) -> list[Document]:
         per_article: dict[str, list[tuple[str, float]]] = defaultdict(list)
-        for chunk_id, score in sorted(scored, key=lambda item: -item[1]):
-            per_article[docs[chunk_id].metadata["article_id"]].append((chunk_id, score))
+        for chunk_id, score in sorted(scores.items(), key=lambda item: -item[1]):
+            per_article[article_of[chunk_id]].append((chunk_id, score))
         # An article ranks by its best chunk, with a little credit for further hits.
         ranked = sorted(
             per_article.values(),
             key=lambda hits: -(hits[0][1] + 0.3 * sum(s for _, s in hits[1:3])),
-        )
+        )[:limit]
+        wanted = [cid for hits in ranked for cid, _ in hits[: self.chunks_per_article]]
+        docs = {**docs, **self._documents([c for c in wanted if c not in docs])}
         result = []
-        for rank, hits in enumerate(ranked[:limit]):
+        for rank, hits in enumerate(ranked):
             for chunk_id, score in hits[: self.chunks_per_article]:
+                if chunk_id not in docs:  # deleted since it was found
+                    continue
                 doc = docs[chunk_id]
                 doc.metadata.update(score=score, article_rank=rank, chunk_id=chunk_id)
                 result.append(doc)

@@ -96,6 +96,7 @@ def summarise(results: Sequence[dict[str, Any]]) -> dict[str, Any]:
     answered = [r for r in answerable if not r["refused"]]
     cited = [c for r in answered if r["gold_sources"] for c in r["citation_gold"]]
     right = [r for r in answerable if r.get("correct")]
+    answerable_scored = [r for r in answerable if r.get("correct") is not None]
     refused = [r for r in done if r["refused"]]
     unanswerable = [r for r in done if not r["answerable"]]
     quotes = [q for r in answered for q in r.get("citation_quoted", [])]
@@ -106,7 +107,7 @@ def summarise(results: Sequence[dict[str, Any]]) -> dict[str, Any]:
         "questions": len(results),
         "errors": len(results) - len(done),
         "accuracy": _ratio(sum(bool(r["correct"]) for r in scored), len(scored)),
-        "accuracy_answerable": _ratio(len(right), len(answerable)),
+        "accuracy_answerable": _ratio(len(right), len(answerable_scored)),
         "hits_at_1": _ratio(sum(1 for k in ranks if k and k <= 1), len(with_gold)),
         "hits_at_5": _ratio(sum(1 for k in ranks if k and k <= 5), len(with_gold)),
         "mrr_at_10": _ratio(sum(1 / k for k in ranks if k and k <= 10), len(with_gold)),
@@ -117,7 +118,10 @@ def summarise(results: Sequence[dict[str, Any]]) -> dict[str, Any]:
         ),
         "verified_quote_rate": _ratio(sum(quotes), len(quotes)),
         "refusal_precision": _ratio(sum(not r["answerable"] for r in refused), len(refused)),
-        "refusal_recall": _ratio(sum(r["refused"] for r in unanswerable), len(unanswerable)),
+        "refusal_recall": _ratio(
+            sum(r["refused"] for r in unanswerable),
+            sum(1 for r in unanswerable if r.get("correct") is not None),
+        ),
         "latency_p50_s": percentile(totals, 50),
         "latency_p95_s": percentile(totals, 95),
         "ttft_p50_s": percentile(ttfts, 50),

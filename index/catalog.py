@@ -67,6 +67,7 @@ class KeywordHit:
     chunk_id: str
     article_id: str
     score: float  # BM25, higher is better
+    published: date | None = None
 
 
 class Catalog:
@@ -221,13 +222,16 @@ class Catalog:
                 where.append("a.source = ?")
                 params.append(source)
         rows = self._db.execute(
-            f"SELECT c.id, c.article_id, {_BM25} AS score FROM chunk_fts "
+            f"SELECT c.id, c.article_id, {_BM25} AS score, a.published FROM chunk_fts "
             "JOIN chunks c ON c.rowid = chunk_fts.rowid "
             "JOIN articles a ON a.id = c.article_id "
             f"WHERE {' AND '.join(where)} ORDER BY score LIMIT ?",
             (*params, k),
         )
-        return [KeywordHit(cid, aid, -score) for cid, aid, score in rows]
+        return [
+            KeywordHit(cid, aid, -score, date.fromisoformat(day) if day else None)
+            for cid, aid, score, day in rows
+        ]
 
     # -- writing ---------------------------------------------------------------
 

@@ -139,7 +139,9 @@ def sampled(settings: Settings, embeddings: CountingEmbeddings) -> Settings:
 def test_session_streams_then_keeps_the_exchange(
     sampled: Settings, embeddings: CountingEmbeddings
 ) -> None:
-    llm = RecordingChatModel(replies=["Thirteen officers died in the ambush [1]."])
+    llm = RecordingChatModel(
+        replies=["Eight police officers of the Security Secretariat died in the ambush [1]."]
+    )
     chain = build_chain(sampled, llm=llm, embeddings=embeddings)
     updates = list(session.ask(chain, "How many officers died in the Coatepec Harinas ambush?", []))
     first_messages, first_exchanges, _ = updates[0]

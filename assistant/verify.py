@@ -1,0 +1,171 @@
+"""Verified citations: every ``[n]`` in an answer must be backed by a passage of source n.
+
+The model's markers are a claim, not a fact: a small model cites the first source, or
+the one whose headline matches, or none. So each answer sentence is checked against
+every sentence the model was shown (and each source's headline):
+
+- support = the share of the sentence's new words (those not already in the question)
+  that the source sentence contains, with the new names and numbers counting double,
+  also measured over the sentence with its neighbours (at 0.8) when facts are split
+  across two sentences;
+- a cited source whose best sentence reaches ``threshold`` is kept; if none does, the
+  citation moves to the shown source that supports the sentence best, or is dropped
+  when none reaches the threshold; a sentence the model left uncited gets the best
+  supporting source if it has one;
+- each kept citation carries its best supporting sentence as the quote, with its
+  character offsets in the article text (a headline quote has none).
+
+"According to [1], ..." is rewritten as a plain sentence with the marker at its end.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from assistant.evidence import Source
+from assistant.support import key_facts
+from assistant.types import Citation
+from assistant.words import content_words, words
+from index.chunking import sentence_spans
+
+_MARKER = re.compile(r"\s*\[(\d+(?:\s*[,;]\s*\d+)*)\]")
+# "According to [1], 13 died." -> "13 died [1]."
+_ATTRIBUTION = re.compile(
+    r"\b(?:according to|as (?:reported|stated|mentioned) (?:by|in)|as per|per)\s+"
+    r"(?:source\s+)?((?:\[\d+\]\s*)+),?\s*([^.!?]*)([.!?]?)",
+    re.IGNORECASE,
+)
+NEIGHBOUR_WEIGHT = 0.8
+
+
+@dataclass(frozen=True)
+class _Candidate:
+    n: int
+    text: str  # the quote
+    start: int | None  # offsets in the article text; None for a headline
+    end: int | None
+    words: frozenset[str]
+    window: frozenset[str]  # with the neighbouring sentences' words
+
+
+@dataclass(frozen=True)
+class Support:
+    score: float
+    candidate: _Candidate | None
+
+
+def verify(
+    answer: str, question: str, sources: list[Source], threshold: float
+) -> tuple[str, list[Citation]]:
+    """The answer with its markers checked, moved or dropped, and its citations."""
+    by_n = {s.n: s for s in sources}
+    candidates = [c for s in sources for c in _candidates(s)]
+    asked = set(content_words(question))
+    rebuilt: list[str] = []
+    quotes: dict[int, tuple[float, _Candidate]] = {}
+    for sentence, cited in _sentences(answer):
+        if not sentence:
+            continue
+        claim_words = content_words(sentence)
+        new = claim_words - asked
+        facts = key_facts(sentence) - set(words(question))
+        supports = {n: _support(new or claim_words, facts, n, candidates) for n in by_n}
+        kept = [n for n in cited if n in by_n and supports[n].score >= threshold]
+        if not kept and (cited or new):
+            best = max(supports, key=lambda n: supports[n].score, default=None)
+            if best is not None and supports[best].score >= threshold:
+                kept = [best]
+        for n in kept:
+            support = supports[n]
+            assert support.candidate is not None
+            if n not in quotes or support.score > quotes[n][0]:
+                quotes[n] = (support.score, support.candidate)
+        rebuilt.append(_with_markers(sentence, kept))
+    text = " ".join(rebuilt).strip()
+    order = list(dict.fromkeys(int(m) for m in re.findall(r"\[(\d+)\]", text)))
+    citations = [_citation(by_n[n], quotes[n][1]) for n in order if n in quotes]
+    return text, citations
+
+
+def _sentences(answer: str) -> list[tuple[str, list[int]]]:
+    """Answer sentences without markers, each with the numbers cited for it. A marker
+    right after a sentence's end (or leading the next one) belongs to that sentence."""
+    answer = _ATTRIBUTION.sub(lambda m: f"{m[2]} {m[1].strip()}{m[3]}", answer)
+    pieces: list[tuple[str, list[int]]] = []
+    plain = ""
+    marks: list[tuple[int, int]] = []  # (position in plain text, number)
+    last = 0
+    for match in _MARKER.finditer(answer):
+        plain += answer[last : match.start()]
+        for number in re.split(r"\s*[,;]\s*", match.group(1)):
+            marks.append((len(plain), int(number)))
+        last = match.end()
+    plain += answer[last:]
+    spans = sentence_spans(plain) or [(0, len(plain))]
+    for i, (start, end) in enumerate(spans):
+        following = spans[i + 1][0] if i + 1 < len(spans) else len(plain) + 1
+        numbers = [n for pos, n in marks if start < pos <= following or (i == 0 and pos == 0)]
+        text = plain[start:end].strip()
+        pieces.append((text[:1].upper() + text[1:], list(dict.fromkeys(numbers))))
+    return pieces
+
+
+def _candidates(source: Source) -> list[_Candidate]:
+    found = []
+    for passage in source.passages:
+        spans = sentence_spans(passage.text)
+        texts = [passage.text[s:e] for s, e in spans]
+        sets = [frozenset(words(t)) for t in texts]
+        for i, (s, e) in enumerate(spans):
+            window = frozenset().union(*sets[max(0, i - 1) : i + 2])
+            found.append(
+                _Candidate(
+                    source.n, texts[i], passage.start + s, passage.start + e, sets[i], window
+                )
+            )
+    if source.title:  # last: a body sentence that supports as well is the better quote
+        title = frozenset(words(source.title))
+        found.append(_Candidate(source.n, source.title, None, None, title, title))
+    return found
+
+
+def _support(new: set[str], facts: set[str], n: int, candidates: list[_Candidate]) -> Support:
+    best = Support(0.0, None)
+    if not new:
+        return best
+    weights = {w: (2.0 if w in facts else 1.0) for w in new | facts}
+    total = sum(weights.values())
+    for candidate in candidates:
+        if candidate.n != n:
+            continue
+        own = sum(v for w, v in weights.items() if w in candidate.words) / total
+        around = sum(v for w, v in weights.items() if w in candidate.window) / total
+        score = max(own, NEIGHBOUR_WEIGHT * around)
+        if score > best.score:
+            best = Support(score, candidate)
+    return best
+
+
+def _with_markers(sentence: str, numbers: list[int]) -> str:
+    if not numbers:
+        return sentence
+    marks = "".join(f"[{n}]" for n in numbers)
+    body = sentence.rstrip()
+    if body and body[-1] in ".!?":
+        return f"{body[:-1]} {marks}{body[-1]}"
+    return f"{body} {marks}"
+
+
+def _citation(source: Source, quote: _Candidate) -> Citation:
+    return Citation(
+        n=source.n,
+        article_id=source.article_id,
+        title=source.title,
+        url=source.url,
+        published=source.published,
+        source=source.source,
+        quote=quote.text,
+        start=quote.start,
+        end=quote.end,
+    )
