@@ -80,7 +80,9 @@ def test_check_then_answer_prompts_share_the_sources_and_question(
     # which llama.cpp then evaluates only once.
     context, _, instruction = prompt.rpartition("\n\n")
     assert context.endswith("Question: How many officers died in the Coatepec Harinas ambush?")
-    assert instruction.startswith("Answer the question in one short sentence that states the answer")
+    assert instruction.startswith(
+        "Answer the question in one short sentence that states the answer"
+    )
     assert (
         check_user[1] == f"{context}\n\nDoes any source above state the answer to the "
         "question? Reply yes or no."

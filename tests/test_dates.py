@@ -1,0 +1,94 @@
+"""Date expressions resolved against the question's as_of day, and used in retrieval."""
+
+from __future__ import annotations
+
+from datetime import date
+
+import pytest
+
+from assistant import Question, build_chain
+from assistant.dates import question_window
+from assistant.fake import RecordingChatModel
+from index.collection import NewsCollection
+from index.ingest import ingest
+from settings import Settings
+from tests.conftest import CountingEmbeddings, write_jsonl
+
+AS_OF = date(2022, 6, 16)  # a Thursday
+
+
+@pytest.mark.parametrize(
+    ("question", "start", "end"),
+    [
+        ("Which automaker recalled 2.9 million vehicles this week?", "2022-06-09", "2022-06-16"),
+        ("Who resigned yesterday?", "2022-06-15", "2022-06-16"),
+        ("What NFL star announced his retirement on Tuesday?", "2022-06-14", "2022-06-16"),
+        ("What did the Fed announce last month?", "2022-05-01", "2022-06-07"),
+        ("What happened in March 2021 in Texas?", "2021-03-01", "2021-04-07"),
+        ("How many people died on June 12?", "2022-06-12", "2022-06-16"),
+        ("How many police officers were killed in 2020?", "2020-01-01", "2021-01-07"),
+        ("Who won in December?", "2021-12-01", "2022-01-07"),
+        ("How many have died since 2018?", "2018-01-01", "2022-06-16"),
+        ("Which show was recently renewed?", "2022-06-02", "2022-06-16"),
+    ],
+)
+def test_expressions_become_publication_windows(question: str, start: str, end: str) -> None:
+    window = question_window(question, AS_OF)
+    assert window is not None, question
+    assert (window.start.isoformat(), window.end.isoformat()) == (start, end)
+
+
+@pytest.mark.parametrize(
+    "question",
+    [
+        "When was the ambush?",
+        "What is the second largest city that may host the games?",
+        "How many officers died in the Coatepec Harinas ambush?",
+    ],
+)
+def test_no_date_expression_no_window(question: str) -> None:
+    assert question_window(question, AS_OF) is None
+
+
+def _story(article_id: str, published: str, title: str, text: str) -> dict[str, object]:
+    return {"id": article_id, "title": title, "published": published, "text": text}
+
+
+def test_this_week_prefers_the_story_published_this_week(
+    settings: Settings, embeddings: CountingEmbeddings, tmp_path: object
+) -> None:
+    from pathlib import Path
+
+    corpus = write_jsonl(
+        Path(str(tmp_path)) / "storms.jsonl",
+        [
+            # The older story matches the words of the question better.
+            _story(
+                "old",
+                "2021-06-14",
+                "Which storm hit the coast of Pinewood: Storm Alma",
+                "Storm Alma hit the coast of Pinewood, flooding coastal roads.",
+            ),
+            _story(
+                "new",
+                "2022-06-14",
+                "Bea floods seaside town",
+                "Storm Bea brought floods to Pinewood's seafront; schools closed.",
+            ),
+        ],
+    )
+    collection = NewsCollection(settings, embeddings=embeddings)
+    ingest(collection, [corpus], progress=False)
+    chain = build_chain(settings, llm=RecordingChatModel(), embeddings=embeddings)
+    asked = "Which storm hit the coast of Pinewood this week?"
+    docs = chain.retrieve(Question(question=asked, as_of=AS_OF))
+    assert docs[0].metadata["article_id"] == "new"
+    # Without a date expression, and neither story recent, the better match wins.
+    plain = asked.replace(" this week", "")
+    docs = chain.retrieve(Question(question=plain, as_of=date(2023, 6, 16)))
+    assert docs[0].metadata["article_id"] == "old"
+    # A year earlier, the same question finds the old story first (and never a later one).
+    docs = chain.retrieve(Question(question=asked, as_of=date(2021, 6, 16)))
+    assert [d.metadata["article_id"] for d in docs][:1] == ["old"]
+    assert "new" not in {d.metadata["article_id"] for d in docs}
+    collection.close()
