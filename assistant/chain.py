@@ -163,6 +163,9 @@ class NewsQA(Runnable[QuestionInput, Answer]):
         answer, citations = verify(
             raw, question.question, sources, self.settings.citation_threshold
         )
+        if not citations:  # no shown sentence supports any of it
+            yield self._refusal(retrieved, timings, confidence)
+            return
         yield Answer(
             answer=answer,
             refused=False,

@@ -36,6 +36,11 @@ _ATTRIBUTION = re.compile(
     r"(?:source\s+)?((?:\[\d+\]\s*)+),?\s*([^.!?]*)([.!?]?)",
     re.IGNORECASE,
 )
+# A lead-in left dangling where a marker was: "..., citing [1]." -> "...."
+_DANGLING = re.compile(
+    r",?\s+(?:citing|according to|as reported (?:by|in)|per|see|source)\s*([.!?]?)$",
+    re.IGNORECASE,
+)
 NEIGHBOUR_WEIGHT = 0.8
 
 
@@ -106,7 +111,7 @@ def _sentences(answer: str) -> list[tuple[str, list[int]]]:
     for i, (start, end) in enumerate(spans):
         following = spans[i + 1][0] if i + 1 < len(spans) else len(plain) + 1
         numbers = [n for pos, n in marks if start < pos <= following or (i == 0 and pos == 0)]
-        text = plain[start:end].strip()
+        text = _DANGLING.sub(r"\1", plain[start:end].strip())
         pieces.append((text[:1].upper() + text[1:], list(dict.fromkeys(numbers))))
     return pieces
 

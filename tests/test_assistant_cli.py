@@ -42,7 +42,7 @@ def test_ask_json_has_the_documented_fields() -> None:
     assert done.returncode == 0, done.stderr
     answer = json.loads(done.stdout)
     assert set(answer) == {"answer", "refused", "confidence", "citations", "retrieved", "timings"}
-    assert answer["answer"].endswith("[1]") and not answer["refused"]
+    assert "[1]" in answer["answer"] and not answer["refused"]
     citation = answer["citations"][0]
     assert set(citation) == {
         "n",

@@ -80,9 +80,7 @@ def test_check_then_answer_prompts_share_the_sources_and_question(
     # which llama.cpp then evaluates only once.
     context, _, instruction = prompt.rpartition("\n\n")
     assert context.endswith("Question: How many officers died in the Coatepec Harinas ambush?")
-    assert instruction.startswith(
-        "Answer the question in one short sentence that states the answer"
-    )
+    assert instruction.startswith("Answer the question in one or two short sentences")
     assert (
         check_user[1] == f"{context}\n\nDoes any source above state the answer to the "
         "question? Reply yes or no."
@@ -113,11 +111,25 @@ def test_answer_whose_facts_are_in_no_source_is_refused(
         settings,
         embeddings,
         "The capital of Australia is Canberra [1].",
-        "Officials said 13 officers died on Thursday, March 18 [1].",
+        "The officers died on Thursday, March 18, in Coatepec Harinas [1].",
     )
     assert chain.invoke("What is the capital of Australia?").refused
     # A derived date next to supported facts is kept.
     assert not chain.invoke("When did the officers die?").refused
+
+
+def test_answer_no_shown_sentence_supports_is_refused(
+    indexed: NewsCollection, settings: Settings, embeddings: CountingEmbeddings
+) -> None:
+    reply = "Eight police officers and five staff of the prosecutor's office died [1]."
+    chain, _ = _chain(settings, embeddings, reply)
+    assert not chain.invoke("Who died in the ambush?").refused
+    # With a support bar no sentence can clear, the same reply keeps no citation,
+    # and an answer without one is refused.
+    strict = settings.model_copy(update={"citation_threshold": 1.01})
+    chain, _ = _chain(strict, embeddings, reply)
+    answer = chain.invoke("Who died in the ambush?")
+    assert answer.refused and answer.citations == []
 
 
 def test_markers_that_point_at_no_source_are_removed(
