@@ -11,7 +11,7 @@ every sentence the model was shown (and each source's headline):
 - a cited source whose best sentence reaches ``threshold`` is kept; if none does, the
   citation moves to the shown source that supports the sentence best, or is dropped
   when none reaches the threshold; a sentence the model left uncited gets the best
-  supporting source if it has one;
+  supporting source if that one reaches ``ADD_THRESHOLD`` (0.75);
 - each kept citation carries its best supporting sentence as the quote, with its
   character offsets in the article text (a headline quote has none).
 
@@ -42,6 +42,7 @@ _DANGLING = re.compile(
     re.IGNORECASE,
 )
 NEIGHBOUR_WEIGHT = 0.8
+ADD_THRESHOLD = 0.75  # least support for a citation on a sentence the model left uncited
 
 
 @dataclass(frozen=True)
@@ -78,8 +79,11 @@ def verify(
         supports = {n: _support(new or claim_words, facts, n, candidates) for n in by_n}
         kept = [n for n in cited if n in by_n and supports[n].score >= threshold]
         if not kept and (cited or new):
+            # Moving a citation needs the usual support; adding one the model did not
+            # write needs more, or loosely related sentences collect citations.
+            bar = threshold if cited else max(threshold, ADD_THRESHOLD)
             best = max(supports, key=lambda n: supports[n].score, default=None)
-            if best is not None and supports[best].score >= threshold:
+            if best is not None and supports[best].score >= bar:
                 kept = [best]
         for n in kept:
             support = supports[n]

@@ -66,3 +66,11 @@ def test_a_headline_can_support_a_claim_without_offsets() -> None:
     assert text == "13 officers were killed [1]."
     assert citations[0].quote == "13 officers killed in Mexico ambush"
     assert citations[0].start is None
+
+
+def test_a_loosely_related_uncited_sentence_stays_uncited() -> None:
+    text, citations = verify(
+        "13 officers died [2]. Officials were shocked.", QUESTION, SOURCES, 0.5
+    )
+    assert text == "13 officers died [2]. Officials were shocked."
+    assert [c.n for c in citations] == [2]

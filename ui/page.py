@@ -119,20 +119,14 @@ def build_page(chain: NewsQA, settings: Settings) -> gr.Blocks:
         collection: str,
         progress: gr.Progress = gr.Progress(track_tqdm=True),  # noqa: B008
     ) -> tuple[str, str, Any, Any]:
+        unchanged = gr.update(), gr.update()
         if not files:
-            return (
-                render.error_message("Choose one or more files first."),
-                stats(collection),
-                *(
-                    gr.update(),
-                    gr.update(),
-                ),
-            )
+            failed = render.error_message("Choose one or more files first.")
+            return failed, stats(collection), *unchanged
         try:
-            target = chain.collection(collection or None)
-            report = ingest_uploads(target, files)
+            report = ingest_uploads(chain.collection(collection or None), files)
         except (AssistantError, StoreError, IngestBusy) as error:
-            return render.error_message(str(error)), stats(collection), gr.update(), gr.update()
+            return render.error_message(str(error)), stats(collection), *unchanged
         return (
             report_html(report, len(files)),
             stats(collection),
