@@ -93,6 +93,11 @@ def test_source_card_without_offsets_or_safe_url_or_article() -> None:
     card = render.source_cards(answer, 0, {"a1": ARTICLE}, latest=False)
     assert "<mark>" not in card and "javascript" not in card
     assert 'class="src-card"' in card
+    headline = answer.model_copy(
+        update={"citations": [_citation(quote=ARTICLE.title, start=None, end=None)]}
+    )
+    card = render.source_cards(headline, 0, {"a1": ARTICLE}, latest=False)
+    assert '<div class="src-headline"><mark>Storm &lt;b&gt;hits&lt;/b&gt; coast</mark>' in card
     gone = render.source_cards(answer, 0, {"a1": None}, latest=False)
     assert "no longer in the index" in gone
 

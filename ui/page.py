@@ -59,6 +59,7 @@ a.newsqa-cite { text-decoration: none; font-weight: 600; cursor: pointer; }
   border-left: 3px solid #f59e0b; }
 .src-text { max-height: 340px; overflow-y: auto; font-size: 0.9em; line-height: 1.45; }
 .src-text mark { background: #fde68a; color: #111; }
+.src-headline { font-weight: 600; margin-bottom: 6px; }
 .newsqa-stats th { text-align: left; padding-right: 12px; }
 """
 

@@ -123,13 +123,19 @@ def _card(citation: Citation, turn: int, article: StoredArticle | None, latest: 
 
 
 def _highlighted(citation: Citation, article: StoredArticle | None) -> str:
+    """The article, headline first, with the quote marked: in the text at its offsets,
+    or the headline itself when that is what supports the claim."""
     if article is None:
         return "<em>The article is no longer in the index.</em>"
     body = article.text
     start, end = citation.start, citation.end
+    headline = text(article.title)
+    if start is None and citation.quote and citation.quote == article.title:
+        headline = f"<mark>{headline}</mark>"
+    head = f'<div class="src-headline">{headline}</div>' if article.title else ""
     if start is None or end is None or not 0 <= start < end <= len(body):
-        return text(body)
-    return f"{text(body[:start])}<mark>{text(body[start:end])}</mark>{text(body[end:])}"
+        return head + text(body)
+    return f"{head}{text(body[:start])}<mark>{text(body[start:end])}</mark>{text(body[end:])}"
 
 
 def sources_panel(exchanges: Sequence[tuple[Answer, dict[str, StoredArticle | None]]]) -> str:
