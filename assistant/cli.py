@@ -59,14 +59,24 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _print_answer(chain: NewsQA, question: Question) -> Answer:
-    answer = None
+    # On a terminal the model's text streams as a draft; the checked answer (citations
+    # moved or dropped, or a refusal) follows when it differs. Piped: the answer only.
+    live = sys.stdout.isatty()
+    answer, draft = None, ""
     for part in chain.stream(question):
         if isinstance(part, Answer):
             answer = part
         else:
-            print(part, end="", flush=True)
+            draft += part
+            if live:
+                print(part, end="", flush=True)
     assert answer is not None
-    print()
+    if not live:
+        print(answer.answer)
+    elif answer.answer != draft.strip():
+        print(f"\nchecked: {answer.answer}")
+    else:
+        print()
     for citation in answer.citations:
         day = f", {citation.published}" if citation.published else ""
         print(f"  [{citation.n}] {citation.title}{day}  {citation.url or citation.article_id}")
