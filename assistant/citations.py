@@ -2,12 +2,7 @@
 
 from __future__ import annotations
 
-import re
-
 from assistant.words import words
-
-_MARKER = re.compile(r"(\s*)\[(\d+(?:\s*[,;]\s*\d+)*)\]")
-_SENTENCE = re.compile(r"[^.!?]+(?:[.!?]+|$)")
 
 
 def is_refusal(text: str, phrase: str) -> bool:
