@@ -13,7 +13,8 @@ from pydantic import BaseModel, ConfigDict, Field
 
 
 class Filters(BaseModel):
-    """Applied inside the stores (Chroma ``where`` and SQL), never after retrieval."""
+    """Applied exactly, never to a cut-down result: in SQL, and for dense search to a
+    pool of nearest chunks that Chroma's own ``where`` replaces when too few pass."""
 
     model_config = ConfigDict(frozen=True)
 

@@ -47,7 +47,6 @@ ADD_THRESHOLD = 0.75  # least support for a citation on a sentence the model lef
 
 @dataclass(frozen=True)
 class _Candidate:
-    n: int
     text: str  # the quote
     start: int | None  # offsets in the article text; None for a headline
     end: int | None
@@ -66,7 +65,7 @@ def verify(
 ) -> tuple[str, list[Citation]]:
     """The answer with its markers checked, moved or dropped, and its citations."""
     by_n = {s.n: s for s in sources}
-    candidates = [c for s in sources for c in _candidates(s)]
+    candidates = {s.n: _candidates(s) for s in sources}
     asked = set(content_words(question))
     rebuilt: list[str] = []
     quotes: dict[int, tuple[float, _Candidate]] = {}
@@ -76,7 +75,7 @@ def verify(
         claim_words = content_words(sentence)
         new = claim_words - asked
         facts = key_facts(sentence) - set(words(question))
-        supports = {n: _support(new or claim_words, facts, n, candidates) for n in by_n}
+        supports = {n: _support(new or claim_words, facts, candidates[n]) for n in by_n}
         kept = [n for n in cited if n in by_n and supports[n].score >= threshold]
         if not kept and (cited or new):
             # Moving a citation needs the usual support; adding one the model did not
@@ -129,25 +128,22 @@ def _candidates(source: Source) -> list[_Candidate]:
         for i, (s, e) in enumerate(spans):
             window = frozenset().union(*sets[max(0, i - 1) : i + 2])
             found.append(
-                _Candidate(
-                    source.n, texts[i], passage.start + s, passage.start + e, sets[i], window
-                )
+                _Candidate(texts[i], passage.start + s, passage.start + e, sets[i], window)
             )
     if source.title:  # last: a body sentence that supports as well is the better quote
         title = frozenset(words(source.title))
-        found.append(_Candidate(source.n, source.title, None, None, title, title))
+        found.append(_Candidate(source.title, None, None, title, title))
     return found
 
 
-def _support(new: set[str], facts: set[str], n: int, candidates: list[_Candidate]) -> Support:
+def _support(new: set[str], facts: set[str], candidates: list[_Candidate]) -> Support:
+    """How well the best of one source's sentences supports a claim."""
     best = Support(0.0, None)
     if not new:
         return best
     weights = {w: (2.0 if w in facts else 1.0) for w in new | facts}
     total = sum(weights.values())
     for candidate in candidates:
-        if candidate.n != n:
-            continue
         own = sum(v for w, v in weights.items() if w in candidate.words) / total
         around = sum(v for w, v in weights.items() if w in candidate.window) / total
         score = max(own, NEIGHBOUR_WEIGHT * around)
