@@ -1,14 +1,21 @@
 """How likely the shown sources answer the question, according to the model.
 
 The chain refuses below a threshold (``NEWSQA_REFUSAL_THRESHOLD``), calibrated on the
-dev set as a whole (BENCHMARKS.md). Models that expose their next-token distribution
-(our llama.cpp model) give a probability; any other chat model is asked the same
-yes/no question and its reply read as 1.0 or 0.0.
+dev set as a whole (BENCHMARKS.md). The probability is P(yes) / (P(yes) + P(no)) for
+the first token of the model's reply to a yes/no prompt: our llama.cpp model reads it
+from its logits; a chat model behind an OpenAI-compatible API (llama.cpp's server,
+vLLM, OpenAI) is asked for the reply's ``top_logprobs``. A model that gives neither is
+asked the same question and its reply read as 1.0 or 0.0.
 """
 
 from __future__ import annotations
 
+import math
+from typing import Any
+
 from langchain_core.language_models import BaseChatModel
+
+TOP_LOGPROBS = 10
 
 
 def yes_probability(llm: BaseChatModel, messages: list[tuple[str, str]]) -> float:
@@ -16,8 +23,27 @@ def yes_probability(llm: BaseChatModel, messages: list[tuple[str, str]]) -> floa
     if callable(probe):
         return float(probe(messages))
     try:
-        reply = llm.bind(max_tokens=3).invoke(messages)
-    except TypeError:
+        reply = llm.bind(max_tokens=1, logprobs=True, top_logprobs=TOP_LOGPROBS).invoke(messages)
+    except TypeError:  # a model that takes no such arguments
         reply = llm.invoke(messages)
+    from_logprobs = first_token_yes(reply.response_metadata.get("logprobs"))
+    if from_logprobs is not None:
+        return from_logprobs
     words = str(reply.content).strip().lower().split()
     return 1.0 if words and words[0].strip(".,!") == "yes" else 0.0
+
+
+def first_token_yes(logprobs: Any) -> float | None:
+    """P(yes) / (P(yes) + P(no)) from an OpenAI-style ``logprobs`` object, or None when
+    it has no first token or neither word among that token's alternatives."""
+    try:
+        alternatives = logprobs["content"][0]["top_logprobs"]
+    except (KeyError, IndexError, TypeError):
+        return None
+    mass = {"yes": 0.0, "no": 0.0}
+    for alternative in alternatives or []:
+        word = str(alternative.get("token", "")).strip().lower()
+        if word in mass and alternative.get("logprob") is not None:
+            mass[word] += math.exp(float(alternative["logprob"]))
+    total = mass["yes"] + mass["no"]
+    return mass["yes"] / total if total > 0 else None
