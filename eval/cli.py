@@ -1,4 +1,4 @@
-"""``python -m eval run SET --corpus PATH... --out DIR`` and ``python -m eval compare A B``.
+"""``python -m eval run SET --corpus PATH... --out DIR``, ``rescore``, ``judge`` and ``compare``.
 
 ``run`` ingests the corpus into a throwaway collection (in a temporary data dir,
 deleted afterwards) or into ``--collection NAME`` (kept, so a rerun embeds nothing),
@@ -20,6 +20,7 @@ from typing import Any
 
 from assistant.builder import build_chain
 from assistant.errors import AssistantError
+from eval.judge import ACCEPT, judge_results
 from eval.report import compare, write_reports
 from eval.runner import load_results, run_items
 from eval.scoring import is_correct
@@ -64,6 +65,13 @@ def _parser() -> argparse.ArgumentParser:
     )
     again.add_argument("set", type=Path)
     again.add_argument("out", type=Path, help="the run's output folder")
+    judge = commands.add_parser(
+        "judge",
+        help="ask the model whether the answers the strict scorer rejects are right in "
+        "other words (adds accuracy_judged)",
+    )
+    judge.add_argument("set", type=Path)
+    judge.add_argument("out", type=Path, help="the run's output folder")
     cmp = commands.add_parser("compare", help="two runs' metrics side by side, and flips")
     cmp.add_argument("a", type=Path)
     cmp.add_argument("b", type=Path)
@@ -78,6 +86,8 @@ def main(argv: list[str] | None = None) -> int:
             return 0
         if args.command == "rescore":
             return _rescore(args.set, args.out)
+        if args.command == "judge":
+            return _judge(args.set, args.out)
         return _run(args)
     except (SetError, AssistantError, StoreError, FileNotFoundError) as error:
         print(f"error: {error}", file=sys.stderr)
@@ -171,7 +181,34 @@ def _rescore(set_path: Path, out: Path) -> int:
                     item.answerable,
                     item.choices if choices else (),
                 )
+                if "judged" in result:  # keep the judge's verdict, not its stale sum
+                    result["judged"] = bool(result["correct"]) or (
+                        result.get("judge_p", 0.0) >= ACCEPT and not result["refused"]
+                    )
     (out / "results.jsonl").write_text("".join(json.dumps(r) + "\n" for r in results))
     metrics = write_reports(out, results, context)["metrics"]
     print(f"accuracy={metrics['accuracy']}  (rescored {len(results)} results in {out})")
+    return 0
+
+
+def _judge(set_path: Path, out: Path) -> int:
+    items = {item.id: item for item in load_set(set_path)}
+    context = json.loads((out / "summary.json").read_text())
+    context.pop("metrics", None)
+    context.pop("by_group", None)
+    if context.get("mode") != "open":
+        raise SetError(f"{out} is a {context.get('mode')} run; the judge reads open answers")
+    results = load_results(out / "results.jsonl")
+    settings = get_settings()
+    from assistant.models import get_chat_model
+
+    asked = judge_results(get_chat_model(settings), items, results)
+    context["judge"] = settings.llm
+    (out / "results.jsonl").write_text("".join(json.dumps(r) + "\n" for r in results))
+    metrics = write_reports(out, results, context)["metrics"]
+    print(
+        f"accuracy={metrics['accuracy']}  accuracy_judged={metrics['accuracy_judged']}  "
+        f"({asked} answers judged by {settings.llm}; the accepted ones are listed in "
+        f"{out}/report.md)"
+    )
     return 0

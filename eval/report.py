@@ -12,6 +12,7 @@ from eval.scoring import summarise
 METRICS = [
     "accuracy",
     "accuracy_answerable",
+    "accuracy_judged",
     "hits_at_1",
     "hits_at_5",
     "mrr_at_10",
@@ -111,6 +112,19 @@ def _markdown(summary: dict[str, Any], results: list[dict[str, Any]]) -> str:
             "|---|---|---|---|",
         ]
         lines += [f"| {t:.2f} | {n} | {_fmt(p)} | {_fmt(r)} |" for t, n, p, r in curve]
+    accepted = [r for r in results if r.get("judged") and not r.get("correct")]
+    if accepted:
+        lines += [
+            "",
+            f"## Accepted by the judge only ({len(accepted)}; audit these)",
+            "",
+            "| id | gold | answer | P(yes) |",
+            "|---|---|---|---|",
+        ]
+        lines += [
+            f"| {r['id']} | {r.get('gold_answer')} | {_cell(r['answer'])} | {r['judge_p']:.2f} |"
+            for r in accepted
+        ]
     failures = [r for r in results if r.get("error") or r.get("correct") is False]
     failures.sort(key=lambda r: (not r.get("error"), r.get("gold_rank") or 99), reverse=True)
     lines += ["", f"## Failures ({len(failures)}; worst first: gold not retrieved)", ""]
@@ -122,6 +136,10 @@ def _markdown(summary: dict[str, Any], results: list[dict[str, Any]]) -> str:
             f"  got: {' '.join(str(what).split())[:300]}"
         )
     return "\n".join(lines) + "\n"
+
+
+def _cell(text: str) -> str:
+    return " ".join(text.split())[:200].replace("|", "\\|")
 
 
 def _chart(path: Path, summary: dict[str, Any], results: list[dict[str, Any]]) -> None:

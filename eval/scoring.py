@@ -103,11 +103,17 @@ def summarise(results: Sequence[dict[str, Any]]) -> dict[str, Any]:
     totals = [r["latency_s"] for r in done if r.get("latency_s") is not None]
     ttfts = [r["ttft_s"] for r in done if r.get("ttft_s") is not None]
     prompts = [r["prompt_tokens"] for r in done if r.get("prompt_tokens")]
+    judged = any("judged" in r for r in scored)  # after python -m eval judge
     return {
         "questions": len(results),
         "errors": len(results) - len(done),
         "accuracy": _ratio(sum(bool(r["correct"]) for r in scored), len(scored)),
         "accuracy_answerable": _ratio(len(right), len(answerable_scored)),
+        "accuracy_judged": _ratio(
+            sum(bool(r.get("judged", r["correct"])) for r in scored), len(scored)
+        )
+        if judged
+        else None,
         "hits_at_1": _ratio(sum(1 for k in ranks if k and k <= 1), len(with_gold)),
         "hits_at_5": _ratio(sum(1 for k in ranks if k and k <= 5), len(with_gold)),
         "mrr_at_10": _ratio(sum(1 / k for k in ranks if k and k <= 10), len(with_gold)),

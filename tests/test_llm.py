@@ -153,3 +153,36 @@ def test_seed_eval_set_with_the_real_model(tmp_path: Path) -> None:
     assert metrics["accuracy"] >= 0.6
     assert metrics["hits_at_5"] == 1.0
     assert metrics["refusal_recall"] >= 0.6
+
+
+def test_eval_judge_accepts_other_words_and_rejects_other_facts() -> None:
+    """``python -m eval judge``: the real model reads strictly wrong answers."""
+    from assistant.models import get_chat_model
+    from eval.judge import judge_results
+    from eval.scoring import summarise
+    from eval.sets import EvalItem
+
+    question = "How many officers died in the Coatepec Harinas ambush?"
+    items = {
+        "q": EvalItem(id="q", question=question, answer="13 police officers"),
+        "u": EvalItem(id="u", question="Who won?", answer="x", answerable=False),
+    }
+    base = {"answerable": True, "gold_sources": [], "error": None, "citation_gold": []}
+    answers = [
+        ("Thirteen officers and prosecutors were killed in the ambush [1].", True),
+        ("Eight officers were wounded and taken to hospital [1].", False),
+        ("The ambush killed 13 police officers [1].", True),  # strictly right already
+    ]
+    results = [
+        {**base, "id": "q", "answer": a, "refused": False, "correct": strict}
+        for a, strict in [(answers[0][0], False), (answers[1][0], False), (answers[2][0], True)]
+    ]
+    results.append({**base, "id": "u", "answerable": False, "answer": "-", "refused": False})
+    results[-1]["correct"] = False
+    asked = judge_results(get_chat_model(get_settings(), progress=False), items, results)
+    print("\njudge:", [(r["answer"][:30], r.get("judge_p"), r["judged"]) for r in results])
+    assert asked == 2
+    assert [r["judged"] for r in results] == [True, False, True, False]
+    assert "judge_p" not in results[2] and "judge_p" not in results[3]
+    assert summarise(results)["accuracy_judged"] == 0.5
+    assert summarise(results)["accuracy"] == 0.25
