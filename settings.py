@@ -59,6 +59,9 @@ class Settings(BaseSettings):
     # this weight; without one, articles of the recency_days before as_of get a milder
     # boost. Weights are relative to the unfiltered searches' 1.0.
     date_weight: float = 1.0
+    # A current expression ("this week", "yesterday", "on Tuesday", "this month") also
+    # filters: only articles published in its window are read; none there, a refusal.
+    strict_dates: bool = True
     recency_days: int = 30
     recency_weight: float = 0.5
     # Refuse when less than this share of an answer's new names and numbers appear in

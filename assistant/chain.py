@@ -21,7 +21,7 @@ from langchain_core.runnables import Runnable, RunnableConfig
 
 from assistant.answerability import yes_probability
 from assistant.citations import is_refusal
-from assistant.dates import question_window
+from assistant.dates import DateWindow, question_window
 from assistant.errors import AssistantError, EmptyIndex, QuestionTooLong, ServerUnreachable
 from assistant.evidence import render_sources, select_evidence
 from assistant.prompts import Prompts
@@ -30,7 +30,7 @@ from assistant.support import support_share
 from assistant.types import Answer, Filters, Question, Timings
 from assistant.verify import verify
 from index.catalog import StoredArticle
-from index.collection import NewsCollection
+from index.collection import NewsCollection, day_number
 from settings import Settings
 
 QuestionInput = Question | str | dict[str, Any]
@@ -52,6 +52,17 @@ def effective_filters(question: Question) -> Filters:
     if question.as_of and (filters.published_to is None or filters.published_to > question.as_of):
         filters = filters.model_copy(update={"published_to": question.as_of})
     return filters
+
+
+def in_window(docs: list[Document], window: DateWindow) -> list[Document]:
+    """The chunks of articles published in the window (undated articles stay: their
+    date is unknown, not wrong)."""
+    low, high = day_number(window.start), day_number(window.end)
+    return [
+        d
+        for d in docs
+        if d.metadata.get("published_day") is None or low <= d.metadata["published_day"] <= high
+    ]
 
 
 def retrieval_query(question: Question) -> str:
@@ -194,8 +205,9 @@ class NewsQA(Runnable[QuestionInput, Answer]):
             raise EmptyIndex(
                 f"collection {name!r} is empty: add articles with python -m index ingest PATH"
             )
-        prefer, weight = self.date_preference(question)
-        return retriever.invoke(
+        window = question_window(question.question, question.as_of or date.today())
+        prefer, weight = self.date_preference(question, window)
+        docs = retriever.invoke(
             retrieval_query(question),
             config,
             filters=effective_filters(question),
@@ -203,12 +215,18 @@ class NewsQA(Runnable[QuestionInput, Answer]):
             prefer=prefer,
             prefer_weight=weight,
         )
+        # Ranked with the window preferred, then cut to it: filtering inside the
+        # searches measured worse (Hits@5 with noise 0.862 -> 0.851).
+        if window is not None and window.current and self.settings.strict_dates:
+            docs = in_window(docs, window)
+        return docs
 
-    def date_preference(self, question: Question) -> tuple[tuple[date, date] | None, float]:
+    def date_preference(
+        self, question: Question, window: DateWindow | None
+    ) -> tuple[tuple[date, date] | None, float]:
         """The publication window to favour, and how strongly: the question's own date
         expression, else the weeks before ``as_of``."""
         as_of = question.as_of or date.today()
-        window = question_window(question.question, as_of)
         if window is not None:
             return (window.start, window.end), self.settings.date_weight
         if self.settings.recency_weight <= 0:

@@ -6,6 +6,13 @@ publication dates the answer is likely to come from.
 the past); the granularity (day, week, month, year) sets the window's width. News
 reports an event on the day or in the days after it, so a window reaches ``lag_days``
 past the event, never past ``as_of``. No LLM call is involved.
+
+A window is *current* when the expression points at the last few weeks ("this week",
+"yesterday", "on Tuesday", "this month"): the chain then reads only articles from it
+(``NEWSQA_STRICT_DATES``), since an older article on the same topic answers a different
+week's question. Other windows ("in 2020", "since June", "a year ago", "recently") only
+rank their articles higher: a question often names a past event that a later article
+reports on.
 """
 
 from __future__ import annotations
@@ -30,6 +37,7 @@ _CASED_MONTH = re.compile(rf"\b(?:{_MONTHS}|{_MONTH_ABBR})\b")  # "May" yes, "ma
 _RECENT = re.compile(r"\b(?:recent|recently|lately|latest)\b", re.IGNORECASE)
 _YEAR = re.compile(r"\b(?:19|20)\d\d\b")
 _DAY_NUMBER = re.compile(r"\b\d{1,2}(?:st|nd|rd|th)?\b")
+CURRENT_DAYS = 31  # a window ending at as_of and no longer than this is current
 
 
 @dataclass(frozen=True)
@@ -37,6 +45,8 @@ class DateWindow:
     start: date
     end: date
     expression: str  # the words it came from, for logs and tests
+    current: bool = False  # about the weeks up to as_of: read only its articles
+
 
 
 def question_window(
@@ -51,7 +61,8 @@ def question_window(
                 end = as_of
             end = min(end + timedelta(days=lag_days), as_of)
             if start <= end:
-                return DateWindow(start, end, text.strip())
+                current = end == as_of and (as_of - start).days <= CURRENT_DAYS
+                return DateWindow(start, end, text.strip(), current)
     found = _RECENT.search(question)
     if found:
         return DateWindow(as_of - timedelta(days=recent_days), as_of, found.group(0))

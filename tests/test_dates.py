@@ -18,24 +18,34 @@ AS_OF = date(2022, 6, 16)  # a Thursday
 
 
 @pytest.mark.parametrize(
-    ("question", "start", "end"),
+    ("question", "start", "end", "current"),
     [
-        ("Which automaker recalled 2.9 million vehicles this week?", "2022-06-09", "2022-06-16"),
-        ("Who resigned yesterday?", "2022-06-15", "2022-06-16"),
-        ("What NFL star announced his retirement on Tuesday?", "2022-06-14", "2022-06-16"),
-        ("What did the Fed announce last month?", "2022-05-01", "2022-06-07"),
-        ("What happened in March 2021 in Texas?", "2021-03-01", "2021-04-07"),
-        ("How many people died on June 12?", "2022-06-12", "2022-06-16"),
-        ("How many police officers were killed in 2020?", "2020-01-01", "2021-01-07"),
-        ("Who won in December?", "2021-12-01", "2022-01-07"),
-        ("How many have died since 2018?", "2018-01-01", "2022-06-16"),
-        ("Which show was recently renewed?", "2022-06-02", "2022-06-16"),
+        (
+            "Which automaker recalled 2.9 million vehicles this week?",
+            "2022-06-09",
+            "2022-06-16",
+            True,
+        ),
+        ("Who resigned yesterday?", "2022-06-15", "2022-06-16", True),
+        ("What NFL star announced his retirement on Tuesday?", "2022-06-14", "2022-06-16", True),
+        ("What did the Fed announce this month?", "2022-06-01", "2022-06-16", True),
+        ("What did the Fed announce last month?", "2022-05-01", "2022-06-07", False),
+        ("What happened in March 2021 in Texas?", "2021-03-01", "2021-04-07", False),
+        ("How many people died on June 12?", "2022-06-12", "2022-06-16", True),
+        ("How many police officers were killed in 2020?", "2020-01-01", "2021-01-07", False),
+        ("Who won in December?", "2021-12-01", "2022-01-07", False),
+        ("How many have died since 2018?", "2018-01-01", "2022-06-16", False),
+        ("How much have rents risen compared to a year ago?", "2021-06-16", "2021-06-23", False),
+        ("Which show was recently renewed?", "2022-06-02", "2022-06-16", False),
     ],
 )
-def test_expressions_become_publication_windows(question: str, start: str, end: str) -> None:
+def test_expressions_become_publication_windows(
+    question: str, start: str, end: str, current: bool
+) -> None:
     window = question_window(question, AS_OF)
     assert window is not None, question
     assert (window.start.isoformat(), window.end.isoformat()) == (start, end)
+    assert window.current is current
 
 
 @pytest.mark.parametrize(
@@ -91,4 +101,38 @@ def test_this_week_prefers_the_story_published_this_week(
     docs = chain.retrieve(Question(question=asked, as_of=date(2021, 6, 16)))
     assert [d.metadata["article_id"] for d in docs][:1] == ["old"]
     assert "new" not in {d.metadata["article_id"] for d in docs}
+    collection.close()
+
+
+def test_a_current_window_reads_only_its_articles(
+    settings: Settings, embeddings: CountingEmbeddings, tmp_path: object
+) -> None:
+    """ "this week" with only an older story on the topic: refused without asking the
+    model; with strict dates off, the older story is read."""
+    from pathlib import Path
+
+    corpus = write_jsonl(
+        Path(str(tmp_path)) / "storms.jsonl",
+        [
+            _story(
+                "old",
+                "2022-05-20",
+                "Storm Alma hits Pinewood",
+                "Storm Alma hit the coast of Pinewood, flooding coastal roads.",
+            )
+        ],
+    )
+    collection = NewsCollection(settings, embeddings=embeddings)
+    ingest(collection, [corpus], progress=False)
+    model = RecordingChatModel(echo=True)
+    chain = build_chain(settings, llm=model, embeddings=embeddings)
+    asked = Question(question="Which storm hit the coast of Pinewood this week?", as_of=AS_OF)
+    answer = chain.invoke(asked)
+    assert answer.refused and answer.retrieved == [] and model.checks == []
+    loose = build_chain(
+        settings.model_copy(update={"strict_dates": False}), llm=model, embeddings=embeddings
+    )
+    answer = loose.invoke(asked)
+    assert not answer.refused and answer.retrieved == ["old"]
+    assert "Storm Alma" in answer.answer
     collection.close()
