@@ -16,6 +16,10 @@ every sentence the model was shown (and each source's headline):
   character offsets in the article text (a headline quote has none).
 
 "According to [1], ..." is rewritten as a plain sentence with the marker at its end.
+A small model that has answered often goes on to summarise the other sources: a later
+sentence that shares no content word with the question or the first sentence and is
+supported only by sources the first sentence does not cite is another story, and is
+dropped with its citations.
 """
 
 from __future__ import annotations
@@ -69,6 +73,8 @@ def verify(
     asked = set(content_words(question))
     rebuilt: list[str] = []
     quotes: dict[int, tuple[float, _Candidate]] = {}
+    topic: set[str] | None = None  # the question's and the first sentence's words
+    answered_from: set[int] = set()  # the first sentence's sources
     for sentence, cited in _sentences(answer):
         if not sentence:
             continue
@@ -84,6 +90,10 @@ def verify(
             best = max(supports, key=lambda n: supports[n].score, default=None)
             if best is not None and supports[best].score >= bar:
                 kept = [best]
+        if topic is None:
+            topic, answered_from = asked | claim_words, set(kept)
+        elif kept and not topic & claim_words and not answered_from & set(kept):
+            continue  # another article's story, not the answer's
         for n in kept:
             support = supports[n]
             assert support.candidate is not None

@@ -74,3 +74,19 @@ def test_a_loosely_related_uncited_sentence_stays_uncited() -> None:
     )
     assert text == "13 officers died [2]. Officials were shocked."
     assert [c.n for c in citations] == [2]
+
+
+def test_a_later_sentence_on_another_articles_story_is_dropped() -> None:
+    other = _source(3, "fiji", "Fiji on climate", "Fiji says climate change is the biggest threat.")
+    text, citations = verify(
+        "Thirteen officers died [2]. Fiji says climate change is the biggest threat [3]. "
+        "The convoy was 40 miles southwest of Mexico City [2].",
+        QUESTION,
+        [*SOURCES, other],
+        0.5,
+    )
+    # The convoy sentence is the answer's own article: context, kept.
+    assert (
+        text == "Thirteen officers died [2]. The convoy was 40 miles southwest of Mexico City [2]."
+    )
+    assert [c.article_id for c in citations] == ["ambush"]
