@@ -48,7 +48,6 @@ class DateWindow:
     current: bool = False  # about the weeks up to as_of: read only its articles
 
 
-
 def question_window(
     question: str, as_of: date, *, lag_days: int = 7, recent_days: int = 14
 ) -> DateWindow | None:

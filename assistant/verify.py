@@ -27,6 +27,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS
+
 from assistant.evidence import Source
 from assistant.support import key_facts
 from assistant.types import Citation
@@ -91,8 +93,8 @@ def verify(
             if best is not None and supports[best].score >= bar:
                 kept = [best]
         if topic is None:
-            topic, answered_from = asked | claim_words, set(kept)
-        elif kept and not topic & claim_words and not answered_from & set(kept):
+            topic, answered_from = _topic_words(question) | _topic_words(sentence), set(kept)
+        elif kept and not topic & _topic_words(sentence) and not answered_from & set(kept):
             continue  # another article's story, not the answer's
         for n in kept:
             support = supports[n]
@@ -104,6 +106,10 @@ def verify(
     order = list(dict.fromkeys(int(m) for m in re.findall(r"\[(\d+)\]", text)))
     citations = [_citation(by_n[n], quotes[n][1]) for n in order if n in quotes]
     return text, citations
+
+
+def _topic_words(text: str) -> set[str]:
+    return {w for w in content_words(text) if len(w) > 1 and w not in ENGLISH_STOP_WORDS}
 
 
 def _sentences(answer: str) -> list[tuple[str, list[int]]]:

@@ -5,6 +5,7 @@ with the default GGUF: the same model as in-process, reached through ``ChatOpenA
 The refusal check must read a probability from the server's logprobs, not a bare
 yes/no, and agree with the in-process model's."""
 
+import os
 import socket
 import subprocess
 import sys
@@ -21,7 +22,7 @@ from index.ingest import ingest
 from settings import get_settings
 from tests.conftest import SAMPLES
 
-pytestmark = [pytest.mark.llm, pytest.mark.slow, pytest.mark.server]
+pytestmark = [pytest.mark.llm, pytest.mark.slow]
 AMBUSH = "data/000_529f16d631959521.txt"
 ALIAS = "qwen2.5-1.5b"
 
@@ -54,6 +55,8 @@ def server_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
                 str(port),
                 "--n_ctx",
                 str(settings.llm_ctx),
+                "--n_threads",  # its default is half the cores
+                str(os.cpu_count() or 1),
             ],
             stdout=out,
             stderr=subprocess.STDOUT,
