@@ -4,8 +4,9 @@ The chain refuses below a threshold (``NEWSQA_REFUSAL_THRESHOLD``), calibrated o
 dev set as a whole (BENCHMARKS.md). The probability is P(yes) / (P(yes) + P(no)) for
 the first token of the model's reply to a yes/no prompt: our llama.cpp model reads it
 from its logits; a chat model behind an OpenAI-compatible API (llama.cpp's server,
-vLLM, OpenAI) is asked for the reply's ``top_logprobs``. A model that gives neither is
-asked the same question and its reply read as 1.0 or 0.0.
+vLLM, OpenAI) is asked for the reply's ``top_logprobs``. A model or server that gives
+neither, or rejects the request (llama-cpp-python's server started with
+``--logits_all false``), is asked again plainly and its reply read as 1.0 or 0.0.
 """
 
 from __future__ import annotations
@@ -14,6 +15,8 @@ import math
 from typing import Any
 
 from langchain_core.language_models import BaseChatModel
+
+from assistant.errors import is_connection_error
 
 TOP_LOGPROBS = 10
 
@@ -24,7 +27,9 @@ def yes_probability(llm: BaseChatModel, messages: list[tuple[str, str]]) -> floa
         return float(probe(messages))
     try:
         reply = llm.bind(max_tokens=1, logprobs=True, top_logprobs=TOP_LOGPROBS).invoke(messages)
-    except TypeError:  # a model that takes no such arguments
+    except Exception as error:  # a model or server that takes no such arguments
+        if is_connection_error(error):
+            raise
         reply = llm.invoke(messages)
     from_logprobs = first_token_yes(reply.response_metadata.get("logprobs"))
     if from_logprobs is not None:

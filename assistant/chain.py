@@ -22,7 +22,13 @@ from langchain_core.runnables import Runnable, RunnableConfig
 from assistant.answerability import yes_probability
 from assistant.citations import is_refusal
 from assistant.dates import DateWindow, question_window
-from assistant.errors import AssistantError, EmptyIndex, QuestionTooLong, ServerUnreachable
+from assistant.errors import (
+    AssistantError,
+    EmptyIndex,
+    QuestionTooLong,
+    ServerUnreachable,
+    is_connection_error,
+)
 from assistant.evidence import render_sources, select_evidence
 from assistant.prompts import Prompts
 from assistant.retrieval import STOPWORDS, HybridRetriever
@@ -288,15 +294,8 @@ class NewsQA(Runnable[QuestionInput, Answer]):
         try:
             yield
         except Exception as error:
-            if _is_connection_error(error):
+            if is_connection_error(error):
                 raise ServerUnreachable(
                     f"cannot reach the model server at {self.settings.openai_base_url}: {error}"
                 ) from None
             raise
-
-
-def _is_connection_error(error: Exception) -> bool:
-    names = {cls.__name__ for cls in type(error).__mro__}
-    return bool(
-        names & {"APIConnectionError", "ConnectError", "ConnectionError", "APITimeoutError"}
-    )

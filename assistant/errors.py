@@ -19,3 +19,11 @@ class ServerUnreachable(AssistantError):
 
 class QuestionTooLong(AssistantError):
     pass
+
+
+def is_connection_error(error: Exception) -> bool:
+    """A model server that cannot be reached (openai, httpx and requests errors)."""
+    names = {cls.__name__ for cls in type(error).__mro__}
+    return bool(
+        names & {"APIConnectionError", "ConnectError", "ConnectionError", "APITimeoutError"}
+    )

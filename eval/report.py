@@ -16,6 +16,7 @@ METRICS = [
     "hits_at_1",
     "hits_at_5",
     "mrr_at_10",
+    "answer_hits_at_5",
     "citation_precision",
     "grounded_right_answers",
     "verified_quote_rate",

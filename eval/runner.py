@@ -18,7 +18,7 @@ from langchain_core.documents import Document
 from tqdm import tqdm
 
 from assistant.types import Answer, Question
-from eval.scoring import is_correct, rank_of_gold
+from eval.scoring import is_correct, names, rank_of_gold
 from eval.sets import EvalItem
 
 
@@ -91,6 +91,8 @@ def _one(
         if retrieval_only:
             started = time.perf_counter()
             docs = chain.retrieve(question)
+            if item.answerable and item.answer:
+                record["answer_rank"] = answer_rank(docs, item.answer)
             answer = Answer(
                 answer="",
                 refused=False,
@@ -136,6 +138,21 @@ def _one(
         ),
     )
     return record
+
+
+def answer_rank(docs: list[Document], gold: str) -> int | None:
+    """1-based rank of the first retrieved article whose retrieved text (title and
+    chunks) names the gold answer: retrieval that finds the answer in another outlet's
+    report of the same story counts here, not in Hits@k."""
+    texts: dict[str, str] = {}
+    for doc in docs:
+        article_id = doc.metadata["article_id"]
+        texts.setdefault(article_id, doc.metadata.get("title", ""))
+        texts[article_id] += " " + doc.page_content
+    for rank, text in enumerate(texts.values(), start=1):
+        if names(text, gold):
+            return rank
+    return None
 
 
 def _final(parts: Iterator[str | Answer]) -> Answer:

@@ -1,10 +1,16 @@
-"""The refusal check's probability from an OpenAI-style ``logprobs`` reply."""
+"""The refusal check's probability from an OpenAI-style ``logprobs`` reply, or a plain one."""
 
 import math
+from typing import Any
 
 import pytest
+from langchain_core.callbacks import CallbackManagerForLLMRun
+from langchain_core.language_models import BaseChatModel
+from langchain_core.messages import AIMessage, BaseMessage
+from langchain_core.outputs import ChatGeneration, ChatResult
+from pydantic import Field
 
-from assistant.answerability import first_token_yes
+from assistant.answerability import first_token_yes, yes_probability
 
 
 def _logprobs(*alternatives: tuple[str, float]) -> dict[str, object]:
@@ -26,3 +32,31 @@ def test_none_when_neither_word_or_no_logprobs() -> None:
     assert first_token_yes(None) is None
     assert first_token_yes({"content": []}) is None
     assert first_token_yes({"content": [{"token": "Yes", "logprob": 0.0}]}) is None
+
+
+class _NoLogprobs(BaseChatModel):
+    """A server-backed model that rejects logprobs requests and answers plainly."""
+
+    calls: list[dict[str, Any]] = Field(default_factory=list)
+
+    @property
+    def _llm_type(self) -> str:
+        return "no-logprobs"
+
+    def _generate(
+        self,
+        messages: list[BaseMessage],
+        stop: list[str] | None = None,
+        run_manager: CallbackManagerForLLMRun | None = None,
+        **kwargs: Any,
+    ) -> ChatResult:
+        self.calls.append(kwargs)
+        if kwargs.get("logprobs"):
+            raise ValueError("logprobs is not supported for models created with logits_all=False")
+        return ChatResult(generations=[ChatGeneration(message=AIMessage(content="Yes."))])
+
+
+def test_a_server_that_rejects_logprobs_is_asked_plainly() -> None:
+    model = _NoLogprobs()
+    assert yes_probability(model, [("human", "Do the sources answer it?")]) == 1.0
+    assert [bool(c.get("logprobs")) for c in model.calls] == [True, False]

@@ -37,8 +37,11 @@ def test_retrieval_only_run_writes_results_and_reports(tmp_path: Path) -> None:
     first = results[0]
     assert first["retrieved"][0] == "data/000_529f16d631959521.txt"
     assert first["correct"] is None and first["latency_s"] < 5
+    assert first["answer_rank"] == 1  # "13" is in the ambush article's retrieved text
     summary = json.loads((out / "summary.json").read_text())
     assert summary["metrics"]["hits_at_5"] == 1.0 and summary["mode"] == "retrieval-only"
+    # Every answerable seed answer is in the retrieved text of the top 5.
+    assert summary["metrics"]["answer_hits_at_5"] == 1.0
     assert summary["corpus"]["articles"] == 2
     assert (out / "report.png").stat().st_size > 5000
     assert "| hits_at_5 | 1.000 |" in (out / "report.md").read_text()
