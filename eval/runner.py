@@ -137,13 +137,17 @@ def _one(
             item.choices if with_choices else (),
         ),
     )
+    if "answer_rank" in record:  # the gold article counts as bearing the answer
+        ranks = [k for k in (record["answer_rank"], record["gold_rank"]) if k]
+        record["answer_rank"] = min(ranks, default=None)
     return record
 
 
 def answer_rank(docs: list[Document], gold: str) -> int | None:
     """1-based rank of the first retrieved article whose retrieved text (title and
-    chunks) names the gold answer: retrieval that finds the answer in another outlet's
-    report of the same story counts here, not in Hits@k."""
+    chunks) names the gold answer. The record's ``answer_rank`` is the better of this
+    and the gold article's rank: retrieval that finds the answer in another outlet's
+    report of the same story counts there, not in Hits@k."""
     texts: dict[str, str] = {}
     for doc in docs:
         article_id = doc.metadata["article_id"]
