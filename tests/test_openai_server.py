@@ -23,7 +23,7 @@ from settings import get_settings
 from tests.conftest import SAMPLES
 
 pytestmark = [pytest.mark.llm, pytest.mark.slow]
-AMBUSH = "data/000_529f16d631959521.txt"
+CANDIDATE = "data/002_1edb485b8cb994a6.txt"
 ALIAS = "qwen2.5-1.5b"
 
 
@@ -95,12 +95,12 @@ def chains(
 
 def test_answers_through_the_server(chains: tuple[NewsQA, NewsQA]) -> None:
     remote, _ = chains
-    answer = remote.invoke("How many officers died in the Coatepec Harinas ambush?")
+    answer = remote.invoke("Which would-be mayoral candidate was killed in Oaxaca?")
     print(f"\nA: {answer.answer} confidence={answer.confidence:.3f} {answer.timings}")
-    assert not answer.refused
-    assert "13" in answer.answer or "thirteen" in answer.answer.lower()
-    assert AMBUSH in [c.article_id for c in answer.citations]
-    assert answer.timings.prompt_tokens > 0  # usage streamed back by the server
+    assert not answer.refused and "Ivonne Gallegos" in answer.answer
+    assert CANDIDATE in [c.article_id for c in answer.citations]
+    assert all(c.quote for c in answer.citations)
+    assert answer.timings.ttft_s is not None  # streamed (this server sends no token usage)
 
 
 def test_refusal_check_reads_the_servers_logprobs(chains: tuple[NewsQA, NewsQA]) -> None:
