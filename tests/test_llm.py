@@ -3,6 +3,7 @@ sample articles. Minutes on 2 cores; CI runs them. Answers and times are printed
 
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -186,17 +187,17 @@ def test_eval_judge_ranks_other_words_above_other_facts() -> None:
         ("many", "The indexed articles don't say.", True, False),
         ("none", "Someone won [1].", False, False),
     ]
-    results = [
+    results: list[dict[str, Any]] = [
         {"id": i, "answer": a, "refused": refused, "correct": correct, "error": None}
         for i, a, refused, correct in rows
     ]
     asked = judge_results(get_chat_model(get_settings(), progress=False), items, results)
-    p = [r.get("judge_p") for r in results]
-    print("\njudge P(yes):", p)
-    assert asked == 4 and p[4:] == [None, None, None]
+    print("\njudge P(yes):", [r.get("judge_p") for r in results])
+    assert asked == 4 and not any("judge_p" in r for r in results[4:])
+    p = [float(r["judge_p"]) for r in results[:4]]
     assert p[0] > p[1] + 0.15 and p[2] > p[3] + 0.15
     assert [r["judged"] for r in results] == [
-        *(x >= ACCEPT for x in p[:4]),
+        *(x >= ACCEPT for x in p),
         True,
         False,
         False,
@@ -214,4 +215,4 @@ def test_eval_judge_ranks_other_words_above_other_facts() -> None:
         ]
     )
     assert metrics["accuracy"] == round(1 / 7, 4)
-    assert metrics["accuracy_judged"] == round((1 + sum(x >= ACCEPT for x in p[:4])) / 7, 4)
+    assert metrics["accuracy_judged"] == round((1 + sum(x >= ACCEPT for x in p)) / 7, 4)

@@ -111,6 +111,7 @@ def test_refusal_check_reads_the_servers_logprobs(chains: tuple[NewsQA, NewsQA])
     ):
         far, near = remote.invoke(question), local.invoke(question)
         print(f"\n{question}: server {far.confidence:.4f}, in-process {near.confidence:.4f}")
+        assert far.confidence is not None and near.confidence is not None
         assert 0.0 < far.confidence < 1.0  # a probability, not a yes/no read as 1 or 0
         assert far.confidence == pytest.approx(near.confidence, abs=0.05)
         assert far.refused == near.refused
