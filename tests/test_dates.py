@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import date
+from pathlib import Path
 
 import pytest
 
@@ -64,31 +65,35 @@ def _story(article_id: str, published: str, title: str, text: str) -> dict[str, 
     return {"id": article_id, "title": title, "published": published, "text": text}
 
 
-def test_this_week_prefers_the_story_published_this_week(
-    settings: Settings, embeddings: CountingEmbeddings, tmp_path: object
-) -> None:
-    from pathlib import Path
-
-    corpus = write_jsonl(
-        Path(str(tmp_path)) / "storms.jsonl",
-        [
-            # The older story matches the words of the question better.
-            _story(
-                "old",
-                "2021-06-14",
-                "Which storm hit the coast of Pinewood: Storm Alma",
-                "Storm Alma hit the coast of Pinewood, flooding coastal roads.",
-            ),
-            _story(
-                "new",
-                "2022-06-14",
-                "Bea floods seaside town",
-                "Storm Bea brought floods to Pinewood's seafront; schools closed.",
-            ),
-        ],
-    )
+def _indexed(
+    settings: Settings, embeddings: CountingEmbeddings, tmp_path: Path, *stories: dict[str, object]
+) -> NewsCollection:
     collection = NewsCollection(settings, embeddings=embeddings)
-    ingest(collection, [corpus], progress=False)
+    ingest(collection, [write_jsonl(tmp_path / "storms.jsonl", list(stories))], progress=False)
+    return collection
+
+
+def test_this_week_prefers_the_story_published_this_week(
+    settings: Settings, embeddings: CountingEmbeddings, tmp_path: Path
+) -> None:
+    collection = _indexed(
+        settings,
+        embeddings,
+        tmp_path,
+        # The older story matches the words of the question better.
+        _story(
+            "old",
+            "2021-06-14",
+            "Which storm hit the coast of Pinewood: Storm Alma",
+            "Storm Alma hit the coast of Pinewood, flooding coastal roads.",
+        ),
+        _story(
+            "new",
+            "2022-06-14",
+            "Bea floods seaside town",
+            "Storm Bea brought floods to Pinewood's seafront; schools closed.",
+        ),
+    )
     chain = build_chain(settings, llm=RecordingChatModel(), embeddings=embeddings)
     asked = "Which storm hit the coast of Pinewood this week?"
     docs = chain.retrieve(Question(question=asked, as_of=AS_OF))
@@ -105,25 +110,21 @@ def test_this_week_prefers_the_story_published_this_week(
 
 
 def test_a_current_window_reads_only_its_articles(
-    settings: Settings, embeddings: CountingEmbeddings, tmp_path: object
+    settings: Settings, embeddings: CountingEmbeddings, tmp_path: Path
 ) -> None:
-    """ "this week" with only an older story on the topic: refused without asking the
-    model; with strict dates off, the older story is read."""
-    from pathlib import Path
-
-    corpus = write_jsonl(
-        Path(str(tmp_path)) / "storms.jsonl",
-        [
-            _story(
-                "old",
-                "2022-05-20",
-                "Storm Alma hits Pinewood",
-                "Storm Alma hit the coast of Pinewood, flooding coastal roads.",
-            )
-        ],
+    """A "this week" question with only an older story on the topic is refused without
+    asking the model; with strict dates off, the older story is read."""
+    collection = _indexed(
+        settings,
+        embeddings,
+        tmp_path,
+        _story(
+            "old",
+            "2022-05-20",
+            "Storm Alma hits Pinewood",
+            "Storm Alma hit the coast of Pinewood, flooding coastal roads.",
+        ),
     )
-    collection = NewsCollection(settings, embeddings=embeddings)
-    ingest(collection, [corpus], progress=False)
     model = RecordingChatModel(echo=True)
     chain = build_chain(settings, llm=model, embeddings=embeddings)
     asked = Question(question="Which storm hit the coast of Pinewood this week?", as_of=AS_OF)
