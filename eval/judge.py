@@ -6,9 +6,11 @@ knot" for "They got married"). ``python -m eval judge SET OUT`` shows each answe
 strictly wrong answer to a model with the question and the gold answer, stores the
 model's P(yes) as ``judge_p`` and sets ``judged`` (right by the judge: strictly right,
 or P(yes) >= ``ACCEPT``). Refusals and unanswerable questions keep their strict score.
-The report lists every answer the judge accepted so a reader can audit it; the judge is
-the configured model (``NEWSQA_LLM``), and a small model judges loosely, so read
-``accuracy_judged`` as an upper bound beside the strict ``accuracy``.
+The report lists every answer the judge accepted so a reader can audit it. The judge is
+the configured model (``NEWSQA_LLM``); the default 1.5B one misjudges both ways (some
+wrong answers accepted, some right ones rejected: BENCHMARKS.md), so the strict
+``accuracy`` stays the number to compare and ``accuracy_judged`` says how much of the
+gap is wording.
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ from langchain_core.language_models import BaseChatModel
 from assistant.answerability import yes_probability
 from eval.sets import EvalItem
 
-ACCEPT = 0.65
+ACCEPT = 0.65  # at 0.5 the 1.5B judge accepted 6 wrong answers of a dev run (BENCHMARKS.md)
 PROMPT = (Path(__file__).resolve().parent.parent / "prompts" / "judge.txt").read_text().strip()
 
 
