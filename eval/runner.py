@@ -87,12 +87,15 @@ def _one(
         "gold_sources": item.gold_sources,
         "group": item.group,
     }
+    # Retrieval-only runs also rank the first article that names the answer.
+    bears_answer = retrieval_only and item.answerable and bool(item.answer)
+    named: int | None = None
     try:
         if retrieval_only:
             started = time.perf_counter()
             docs = chain.retrieve(question)
-            if item.answerable and item.answer:
-                record["answer_rank"] = answer_rank(docs, item.answer)
+            if bears_answer:
+                named = answer_rank(docs, str(item.answer))
             answer = Answer(
                 answer="",
                 refused=False,
@@ -137,9 +140,8 @@ def _one(
             item.choices if with_choices else (),
         ),
     )
-    if "answer_rank" in record:  # the gold article counts as bearing the answer
-        ranks = [k for k in (record["answer_rank"], record["gold_rank"]) if k]
-        record["answer_rank"] = min(ranks, default=None)
+    if bears_answer:  # the gold article counts as bearing the answer too
+        record["answer_rank"] = min((k for k in (named, record["gold_rank"]) if k), default=None)
     return record
 
 

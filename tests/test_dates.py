@@ -61,6 +61,9 @@ def test_no_date_expression_no_window(question: str) -> None:
     assert question_window(question, AS_OF) is None
 
 
+ALMA = "Storm Alma hit the coast of Pinewood, flooding coastal roads."
+
+
 def _story(article_id: str, published: str, title: str, text: str) -> dict[str, object]:
     return {"id": article_id, "title": title, "published": published, "text": text}
 
@@ -85,7 +88,7 @@ def test_this_week_prefers_the_story_published_this_week(
             "old",
             "2021-06-14",
             "Which storm hit the coast of Pinewood: Storm Alma",
-            "Storm Alma hit the coast of Pinewood, flooding coastal roads.",
+            ALMA,
         ),
         _story(
             "new",
@@ -118,12 +121,7 @@ def test_a_current_window_reads_only_its_articles(
         settings,
         embeddings,
         tmp_path,
-        _story(
-            "old",
-            "2022-05-20",
-            "Storm Alma hits Pinewood",
-            "Storm Alma hit the coast of Pinewood, flooding coastal roads.",
-        ),
+        _story("old", "2022-05-20", "Storm Alma hits Pinewood", ALMA),
     )
     model = RecordingChatModel(echo=True)
     chain = build_chain(settings, llm=model, embeddings=embeddings)
