@@ -14,6 +14,7 @@ from assistant.builder import build_chain
 from assistant.chain import NewsQA
 from assistant.errors import AssistantError
 from assistant.types import Answer, Citation, Filters, Question, Timings, Turn
+from index.errors import NewsqaError
 
 __all__ = [
     "Answer",
@@ -21,6 +22,7 @@ __all__ = [
     "Citation",
     "Filters",
     "NewsQA",
+    "NewsqaError",
     "Question",
     "Timings",
     "Turn",

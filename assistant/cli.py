@@ -12,9 +12,8 @@ from datetime import date
 
 from assistant.builder import build_chain
 from assistant.chain import NewsQA
-from assistant.errors import AssistantError
 from assistant.types import Answer, Question, Turn
-from index.store import StoreError
+from index.errors import NewsqaError
 from settings import get_settings
 
 
@@ -52,7 +51,7 @@ def main(argv: list[str] | None = None) -> int:
             print(json.dumps(chain.invoke(question).to_json(), ensure_ascii=False))
         else:
             _print_answer(chain, question)
-    except (AssistantError, StoreError) as error:
+    except NewsqaError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
     return 0
@@ -104,7 +103,7 @@ def _chat(chain: NewsQA) -> int:
             return 0
         try:
             answer = _print_answer(chain, Question(question=line, history=history))
-        except AssistantError as error:
+        except NewsqaError as error:
             print(f"error: {error}", file=sys.stderr)
             continue
         history += [Turn(role="user", content=line), Turn(role="assistant", content=answer.answer)]

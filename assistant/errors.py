@@ -1,7 +1,9 @@
-"""Errors a user can act on. The CLI and the UI print their message, never a traceback."""
+"""The assistant's errors: part of the one family rooted in ``index.errors.NewsqaError``."""
+
+from index.errors import NewsqaError
 
 
-class AssistantError(RuntimeError):
+class AssistantError(NewsqaError):
     """Base class: the message says what is wrong and what to do."""
 
 

@@ -23,6 +23,8 @@ from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage
 from langchain_core.messages.ai import UsageMetadata
 from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResult
 
+from assistant.errors import AssistantError
+
 _ROLES = {"human": "user", "ai": "assistant", "system": "system"}
 
 
@@ -135,7 +137,7 @@ class LlamaCppChat(BaseChatModel):
         tokens, template_stop = self._prompt(loaded, messages)
         budget = self.n_ctx - len(tokens)
         if budget < 16:
-            raise ValueError(
+            raise AssistantError(
                 f"prompt of {len(tokens)} tokens does not fit the model's context of {self.n_ctx}"
             )
         generated = 0

@@ -16,6 +16,8 @@ import string
 from dataclasses import dataclass
 from pathlib import Path
 
+from index.errors import NewsqaError
+
 PROMPTS_DIR = Path(__file__).resolve().parent.parent / "prompts"
 _EXPECTED = {
     "system.txt": set(),
@@ -26,7 +28,7 @@ _EXPECTED = {
 }
 
 
-class PromptError(ValueError):
+class PromptError(NewsqaError):
     pass
 
 

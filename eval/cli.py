@@ -19,7 +19,6 @@ from pathlib import Path
 from typing import Any
 
 from assistant.builder import build_chain
-from assistant.errors import AssistantError
 from eval.judge import ACCEPT, judge_results
 from eval.report import compare, write_reports
 from eval.runner import load_results, run_items
@@ -27,7 +26,7 @@ from eval.scoring import is_correct
 from eval.sets import SetError, load_set
 from index.collection import NewsCollection
 from index.ingest import ingest
-from index.store import StoreError
+from index.errors import NewsqaError
 from settings import Settings, get_settings
 
 
@@ -89,7 +88,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "judge":
             return _judge(args.set, args.out)
         return _run(args)
-    except (SetError, AssistantError, StoreError, FileNotFoundError) as error:
+    except (NewsqaError, FileNotFoundError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
 

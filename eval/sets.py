@@ -16,9 +16,10 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from assistant.types import Question, Turn
+from index.errors import NewsqaError
 
 
-class SetError(ValueError):
+class SetError(NewsqaError):
     pass
 
 

@@ -11,8 +11,8 @@ import sys
 from pathlib import Path
 
 from index.collection import NewsCollection
-from index.ingest import IngestBusy, ingest
-from index.store import StoreError
+from index.errors import NewsqaError
+from index.ingest import ingest
 from settings import Settings, get_settings
 
 
@@ -46,7 +46,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "stats":
             return _stats(collection, args.json)
         report = ingest(collection, args.paths, prune=args.prune, progress=not args.json)
-    except (StoreError, IngestBusy, ValueError) as error:
+    except NewsqaError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
     if args.json:

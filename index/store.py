@@ -15,13 +15,10 @@ import chromadb
 from chromadb.api import ClientAPI
 from chromadb.config import Settings as ChromaSettings
 
+from index.errors import StoreError
 from settings import Settings
 
 _COLLECTION_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{1,510}[A-Za-z0-9]$")
-
-
-class StoreError(RuntimeError):
-    """The vector store cannot be reached or used; the message says what to do."""
 
 
 def check_collection_name(name: str) -> str:

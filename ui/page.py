@@ -13,10 +13,9 @@ from typing import Any
 
 import gradio as gr
 
-from assistant import AssistantError, NewsQA
-from index.ingest import IngestBusy
+from assistant import NewsQA
+from index.errors import NewsqaError
 from index.loaders import SUFFIXES
-from index.store import StoreError
 from settings import Settings
 from ui import render, session
 from ui.uploads import ingest_uploads, report_html
@@ -74,13 +73,13 @@ def build_page(chain: NewsQA, settings: Settings) -> gr.Blocks:
     def source_choices(collection: str) -> list[str]:
         try:
             return ["", *chain.collection(collection or None).catalog.source_names()]
-        except (AssistantError, StoreError):
+        except NewsqaError:
             return [""]
 
     def stats(collection: str) -> str:
         try:
             return render.stats_table(chain.collection(collection or None).stats())
-        except (AssistantError, StoreError) as error:
+        except NewsqaError as error:
             return render.error_message(str(error))
 
     def chat(
@@ -112,7 +111,7 @@ def build_page(chain: NewsQA, settings: Settings) -> gr.Blocks:
         """
         try:
             return session.ask_json(chain, question, as_of, collection)
-        except (AssistantError, StoreError, ValueError) as error:
+        except NewsqaError as error:
             raise gr.Error(str(error)) from None
 
     def upload(
@@ -126,7 +125,7 @@ def build_page(chain: NewsQA, settings: Settings) -> gr.Blocks:
             return failed, stats(collection), *unchanged
         try:
             report = ingest_uploads(chain.collection(collection or None), files)
-        except (AssistantError, StoreError, IngestBusy) as error:
+        except NewsqaError as error:
             return render.error_message(str(error)), stats(collection), *unchanged
         return (
             report_html(report, len(files)),

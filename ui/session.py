@@ -11,9 +11,9 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
-from assistant import Answer, AssistantError, Filters, NewsQA, Question, Turn
+from assistant import Answer, Filters, NewsQA, Question, Turn
 from index.catalog import StoredArticle
-from index.store import StoreError
+from index.errors import InvalidInput, NewsqaError
 from ui import render
 
 Messages = list[dict[str, str]]
@@ -42,7 +42,7 @@ def parse_day(value: Any, field: str) -> date | None:
     try:
         return date.fromisoformat(str(value).strip()[:10])
     except ValueError:
-        raise ValueError(f"{field}: {value!r} is not a date (YYYY-MM-DD)") from None
+        raise InvalidInput(f"{field}: {value!r} is not a date (YYYY-MM-DD)") from None
 
 
 def make_question(
@@ -128,7 +128,7 @@ def ask(
             partial += part
             shown = {"role": "assistant", "content": render.streaming_message(partial)}
             yield [*asked, shown], [*exchanges, _unfinished(message, partial)], panel
-    except (AssistantError, StoreError, ValueError) as error:
+    except NewsqaError as error:
         failed = {"role": "assistant", "content": render.error_message(str(error))}
         yield [*asked, failed], exchanges, panel
 
