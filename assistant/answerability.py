@@ -2,17 +2,18 @@
 
 The chain refuses below a threshold (``NEWSQA_REFUSAL_THRESHOLD``), calibrated on the
 dev set as a whole (BENCHMARKS.md). The probability is P(yes) / (P(yes) + P(no)) for
-the first token of the model's reply to a yes/no prompt: our llama.cpp model reads it
-from its logits; a chat model behind an OpenAI-compatible API (llama.cpp's server,
-vLLM, OpenAI) is asked for the reply's ``top_logprobs``. A model or server that gives
-neither, or rejects the request (llama-cpp-python's server started with
-``--logits_all false``), is asked again plainly and its reply read as 1.0 or 0.0.
+the first token of the model's reply to a yes/no prompt: a model that implements
+``YesProbability`` computes it itself (our llama.cpp model, from its logits); any other
+chat model (one behind an OpenAI-compatible API: llama.cpp's server, vLLM, OpenAI) is
+asked for the reply's ``top_logprobs``. A reply without them is read as 1.0 or 0.0, and
+a model or server that rejects the request (llama-cpp-python's server started with
+``--logits_all false``) is asked again plainly.
 """
 
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import Any, Protocol, runtime_checkable
 
 from langchain_core.language_models import BaseChatModel
 
@@ -21,10 +22,17 @@ from assistant.errors import is_connection_error
 TOP_LOGPROBS = 10
 
 
+@runtime_checkable
+class YesProbability(Protocol):
+    """A chat model that computes P(yes) / (P(yes) + P(no)) for the first token of its
+    reply to ``messages`` itself, in one forward pass and without sampling."""
+
+    def yes_probability(self, messages: list[tuple[str, str]]) -> float: ...
+
+
 def yes_probability(llm: BaseChatModel, messages: list[tuple[str, str]]) -> float:
-    probe = getattr(llm, "yes_probability", None)
-    if callable(probe):
-        return float(probe(messages))
+    if isinstance(llm, YesProbability):
+        return float(llm.yes_probability(messages))
     try:
         reply = llm.bind(max_tokens=1, logprobs=True, top_logprobs=TOP_LOGPROBS).invoke(messages)
     except Exception as error:  # a model or server that takes no such arguments

@@ -1,11 +1,17 @@
-"""A scripted chat model for tests and demos: replies from a queue, records every prompt.
+"""Scripted chat models for tests and demos: replies from a queue, records every prompt.
 
 Lives beside the real backends so tests exercise the real chain with a model whose
-prompt can be asserted on. It streams its reply word by word like a real model.
+prompt can be asserted on. It streams its reply word by word like a real model. The
+refusal check's P(yes) is scripted (``confidence``) and reaches the chain the way the
+real backends give it: ``RecordingChatModel`` computes it itself (``YesProbability``,
+like our llama.cpp model); ``ScriptedChatModel`` answers the check like a chat model
+behind an OpenAI-compatible server, with ``top_logprobs`` or, with ``logprobs=False``,
+a plain "Yes" or "No".
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterator
 from typing import Any
 
@@ -16,10 +22,14 @@ from langchain_core.messages.ai import UsageMetadata
 from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResult
 from pydantic import Field
 
+from assistant.answerability import YesProbability
 
-class RecordingChatModel(BaseChatModel):
+
+class ScriptedChatModel(BaseChatModel):
     """Replies from ``replies`` in order; with ``echo=True`` and no reply queued, it
-    answers with the first sentence of source [1], cited (for plumbing tests)."""
+    answers with the first sentence of source [1], cited (for plumbing tests). A request
+    for ``logprobs`` is the refusal check: it is answered from ``confidence`` and
+    recorded in ``checks``, and takes no reply from the queue."""
 
     replies: list[str] = Field(default_factory=list)
     prompts: list[list[BaseMessage]] = Field(default_factory=list)
@@ -27,14 +37,23 @@ class RecordingChatModel(BaseChatModel):
     # What the answerability check returns, and the check prompts it was shown.
     confidence: float = 1.0
     checks: list[list[tuple[str, str]]] = Field(default_factory=list)
+    # False: like a server without logprobs, the check gets a plain "Yes" or "No".
+    logprobs: bool = True
 
     @property
     def _llm_type(self) -> str:
-        return "newsqa-recording"
+        return "newsqa-scripted"
 
-    def yes_probability(self, messages: list[tuple[str, str]]) -> float:
-        self.checks.append(list(messages))
-        return self.confidence
+    def _check_reply(self, messages: list[BaseMessage]) -> AIMessage:
+        self.checks.append([(m.type, str(m.content)) for m in messages])
+        word = "Yes" if self.confidence >= 0.5 else "No"
+        if not self.logprobs:
+            return AIMessage(content=word)
+        shares = {"Yes": self.confidence, "No": 1.0 - self.confidence}
+        # A server lists only the likeliest alternatives: none with probability 0.
+        top = [{"token": t, "logprob": math.log(p)} for t, p in shares.items() if p > 0]
+        first = {"token": word, "logprob": math.log(shares[word]), "top_logprobs": top}
+        return AIMessage(content=word, response_metadata={"logprobs": {"content": [first]}})
 
     def _reply(self, messages: list[BaseMessage]) -> str:
         self.prompts.append(list(messages))
@@ -61,6 +80,14 @@ class RecordingChatModel(BaseChatModel):
         run_manager: CallbackManagerForLLMRun | None = None,
         **kwargs: Any,
     ) -> Iterator[ChatGenerationChunk]:
+        if "logprobs" in kwargs:
+            check = self._check_reply(messages)
+            yield ChatGenerationChunk(
+                message=AIMessageChunk(
+                    content=check.content, response_metadata=check.response_metadata
+                )
+            )
+            return
         reply = self._reply(messages)
         for i, word in enumerate(reply.split(" ")):
             yield ChatGenerationChunk(message=AIMessageChunk(content=(" " if i else "") + word))
@@ -75,6 +102,24 @@ class RecordingChatModel(BaseChatModel):
         run_manager: CallbackManagerForLLMRun | None = None,
         **kwargs: Any,
     ) -> ChatResult:
+        if "logprobs" in kwargs:
+            return ChatResult(generations=[ChatGeneration(message=self._check_reply(messages))])
         reply = self._reply(messages)
         message = AIMessage(content=reply, usage_metadata=self._usage(messages, reply))
         return ChatResult(generations=[ChatGeneration(message=message)])
+
+
+class RecordingChatModel(ScriptedChatModel):
+    """A scripted model that computes the check's P(yes) itself (``YesProbability``), as
+    our llama.cpp model does: the check is a method call, not a chat request."""
+
+    @property
+    def _llm_type(self) -> str:
+        return "newsqa-recording"
+
+    def yes_probability(self, messages: list[tuple[str, str]]) -> float:
+        self.checks.append(list(messages))
+        return self.confidence
+
+
+_COMPUTES_P_YES: type[YesProbability] = RecordingChatModel  # checked by mypy

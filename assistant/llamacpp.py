@@ -1,8 +1,9 @@
 """A LangChain chat model over llama-cpp-python: a local GGUF model, streaming.
 
 Our own small ``BaseChatModel`` (langchain-community's wrapper is being retired). The
-model is loaded once per process per file and shared; generation holds a lock, so
-several threads can call it safely and one generation runs at a time. Messages are
+model is loaded once per process per file and shared, even when several threads ask
+first; generation holds a lock, so several threads can call it safely and one
+generation runs at a time (a stream closed early releases it at once). Messages are
 rendered with the chat template stored in the GGUF file, and the prompt's exact token
 count is reported in ``usage_metadata``.
 """
@@ -12,9 +13,9 @@ from __future__ import annotations
 import atexit
 import os
 import threading
-from collections.abc import Iterator
-from functools import lru_cache
-from typing import Any
+from collections.abc import Generator, Iterator
+from contextlib import closing
+from typing import Any, cast
 
 import numpy as np
 from langchain_core.callbacks import CallbackManagerForLLMRun
@@ -23,6 +24,7 @@ from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage
 from langchain_core.messages.ai import UsageMetadata
 from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResult
 
+from assistant.answerability import YesProbability
 from assistant.errors import AssistantError
 
 _ROLES = {"human": "user", "ai": "assistant", "system": "system"}
@@ -61,11 +63,22 @@ def _as_messages(messages: list[BaseMessage] | list[tuple[str, str]]) -> list[Ba
     return convert_to_messages(messages)
 
 
-@lru_cache(maxsize=2)
+# Loaded models by (path, n_ctx, n_threads), kept for the life of the process.
+_LOADED: dict[tuple[str, int, int], _Loaded] = {}
+_LOADING = threading.Lock()
+
+
 def _load(path: str, n_ctx: int, n_threads: int) -> _Loaded:
-    loaded = _Loaded(path, n_ctx, n_threads)
-    # Free it before interpreter teardown, when llama.cpp's own finaliser would fail.
-    atexit.register(loaded.llama.close)
+    """The one shared model for these settings. Threads asking first at the same time
+    wait for one load: two copies would double the memory and, with a lock each, let
+    two generations run at once."""
+    key = (path, n_ctx, n_threads)
+    with _LOADING:
+        loaded = _LOADED.get(key)
+        if loaded is None:
+            loaded = _LOADED[key] = _Loaded(path, n_ctx, n_threads)
+            # Free it before interpreter teardown, when llama.cpp's own finaliser would fail.
+            atexit.register(loaded.llama.close)
     return loaded
 
 
@@ -141,15 +154,25 @@ class LlamaCppChat(BaseChatModel):
                 f"prompt of {len(tokens)} tokens does not fit the model's context of {self.n_ctx}"
             )
         generated = 0
-        with loaded.lock:
-            for part in loaded.llama.create_completion(
-                tokens,
-                max_tokens=min(self.max_tokens, budget),
-                temperature=self.temperature,
-                stop=template_stop + (stop or []),
-                stream=True,
-            ):
-                text = part["choices"][0]["text"]  # type: ignore[index]
+        # A consumer that closes this generator early (Stop) ends llama.cpp's completion
+        # first, then frees the lock for the next generation.
+        with (
+            loaded.lock,
+            closing(
+                cast(  # stream=True: a generator of completion chunks
+                    "Generator[Any, None, None]",
+                    loaded.llama.create_completion(
+                        tokens,
+                        max_tokens=min(self.max_tokens, budget),
+                        temperature=self.temperature,
+                        stop=template_stop + (stop or []),
+                        stream=True,
+                    ),
+                )
+            ) as parts,
+        ):
+            for part in parts:
+                text = part["choices"][0]["text"]
                 generated += 1
                 if text:
                     chunk = ChatGenerationChunk(message=AIMessageChunk(content=text))
@@ -174,3 +197,8 @@ class LlamaCppChat(BaseChatModel):
             usage = getattr(chunk.message, "usage_metadata", None) or usage
         message = AIMessage(content=text, usage_metadata=usage)
         return ChatResult(generations=[ChatGeneration(message=message)])
+
+
+# Declared rather than inherited (a Protocol base clashes with pydantic's metaclass):
+# mypy checks here that the refusal check finds the method it looks for.
+_COMPUTES_P_YES: type[YesProbability] = LlamaCppChat

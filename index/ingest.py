@@ -5,17 +5,18 @@ articles: (1) mark them pending in the catalog; (2) upsert the new chunk vectors
 versions get new chunk ids, so the old ones are still intact); (3) in one catalog
 transaction swap in the new articles, chunks and keyword rows; (4) delete the old
 vectors; (5) clear pending. The next run's ``NewsCollection.repair`` finishes or undoes
-whatever a crash interrupted, so no article is ever half-indexed or lost.
+whatever a crash interrupted, so no article is ever half-indexed or lost. Each step
+is announced to an optional ``on_step(step, batch)`` callback, which is how
+``tests/test_crash.py`` kills a real ingest at each of them.
 """
 
 from __future__ import annotations
 
 import fcntl
 import os
-import signal
 import sys
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
@@ -63,14 +64,24 @@ def _exclusive(collection: NewsCollection) -> Iterator[None]:
         yield
 
 
+# Called after each step of the write protocol ("pending", "vectors", "catalog",
+# "cleanup") with the number of the batch, counting from 1.
+StepHook = Callable[[str, int], None]
+
+
 def ingest(
-    collection: NewsCollection, paths: Sequence[Path], *, prune: bool = False, progress: bool = True
+    collection: NewsCollection,
+    paths: Sequence[Path],
+    *,
+    prune: bool = False,
+    progress: bool = True,
+    on_step: StepHook | None = None,
 ) -> IngestReport:
     started = time.perf_counter()
     report = IngestReport()
     with _exclusive(collection):
         report.repaired = collection.repair()
-        run = _Run(collection, report)
+        run = _Run(collection, report, on_step)
         bar = tqdm(
             desc="ingest", unit=" articles", disable=not progress, smoothing=0.1, file=sys.stderr
         )
@@ -100,9 +111,12 @@ def ingest(
 class _Run:
     """The articles of one ingest: decides what is new, changed or a duplicate."""
 
-    def __init__(self, collection: NewsCollection, report: IngestReport) -> None:
+    def __init__(
+        self, collection: NewsCollection, report: IngestReport, on_step: StepHook | None = None
+    ) -> None:
         self.collection = collection
         self.report = report
+        self.on_step = on_step
         self.known = collection.catalog.content_hashes()
         self.batch: dict[str, Article] = {}
         self.batch_texts: dict[str, str] = {}
@@ -149,14 +163,14 @@ class _Run:
             items = [(a, chunk_article(a, size)) for a in articles]
             self.batches += 1
             catalog.mark_pending(ids)
-            self._crash_point("pending")
+            self._step_done("pending")
             old_chunks = catalog.chunk_ids(ids)
             self.collection.write_chunks(items)
-            self._crash_point("vectors")
+            self._step_done("vectors")
             catalog.replace_articles(items, _now())
-            self._crash_point("catalog")
+            self._step_done("catalog")
             self.collection.delete_chunks(old_chunks - {c.id for _, cs in items for c in cs})
-            self._crash_point("cleanup")
+            self._step_done("cleanup")
             catalog.clear_pending(ids)
             self.batch.clear()
             self.batch_texts.clear()
@@ -164,10 +178,9 @@ class _Run:
             catalog.add_sources(self.aliases)
             self.aliases.clear()
 
-    def _crash_point(self, step: str) -> None:
-        """Test hook: NEWSQA_CRASH_AT=step:batch kills the process right there (kill -9)."""
-        if self.collection.settings.crash_at == f"{step}:{self.batches}":
-            os.kill(os.getpid(), signal.SIGKILL)
+    def _step_done(self, step: str) -> None:
+        if self.on_step is not None:
+            self.on_step(step, self.batches)
 
 
 def _prune(collection: NewsCollection, seen: set[tuple[str, str]], read: set[str]) -> int:

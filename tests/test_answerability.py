@@ -1,4 +1,5 @@
-"""The refusal check's probability from an OpenAI-style ``logprobs`` reply, or a plain one."""
+"""The refusal check's probability: computed by the model itself (``YesProbability``), read
+from an OpenAI-style ``logprobs`` reply, or from a plain yes or no."""
 
 import math
 from typing import Any
@@ -10,7 +11,9 @@ from langchain_core.messages import AIMessage, BaseMessage
 from langchain_core.outputs import ChatGeneration, ChatResult
 from pydantic import Field
 
-from assistant.answerability import first_token_yes, yes_probability
+from assistant.answerability import YesProbability, first_token_yes, yes_probability
+from assistant.fake import RecordingChatModel, ScriptedChatModel
+from assistant.llamacpp import LlamaCppChat
 
 
 def _logprobs(*alternatives: tuple[str, float]) -> dict[str, object]:
@@ -60,3 +63,32 @@ def test_a_server_that_rejects_logprobs_is_asked_plainly() -> None:
     model = _NoLogprobs()
     assert yes_probability(model, [("human", "Do the sources answer it?")]) == 1.0
     assert [bool(c.get("logprobs")) for c in model.calls] == [True, False]
+
+
+CHECK = [("system", "You answer from sources."), ("human", "Do the sources answer it?")]
+
+
+def test_models_that_compute_p_yes_declare_it() -> None:
+    assert isinstance(LlamaCppChat(model_path="model.gguf"), YesProbability)
+    assert isinstance(RecordingChatModel(), YesProbability)
+    assert not isinstance(ScriptedChatModel(), YesProbability)
+    assert not isinstance(_NoLogprobs(), YesProbability)
+
+
+def test_a_model_that_computes_p_yes_is_not_asked_to_chat() -> None:
+    model = RecordingChatModel(confidence=0.37)
+    assert yes_probability(model, CHECK) == 0.37
+    assert model.checks == [CHECK] and model.prompts == []
+
+
+@pytest.mark.parametrize("confidence", [0.0, 0.37, 0.81, 1.0])
+def test_p_yes_from_a_chat_models_top_logprobs(confidence: float) -> None:
+    model = ScriptedChatModel(confidence=confidence)
+    assert yes_probability(model, CHECK) == pytest.approx(confidence)
+    assert model.checks == [CHECK] and model.prompts == []
+
+
+@pytest.mark.parametrize(("confidence", "read"), [(0.3, 0.0), (0.9, 1.0)])
+def test_a_reply_without_logprobs_is_read_as_yes_or_no(confidence: float, read: float) -> None:
+    model = ScriptedChatModel(confidence=confidence, logprobs=False)
+    assert yes_probability(model, CHECK) == read

@@ -13,6 +13,7 @@ import pytest
 from index.articles import Article
 from index.chunking import chunk_article
 from index.collection import NewsCollection
+from index.ingest import ingest
 from index.loaders import SourceFile, load_file
 from settings import get_settings
 from tests.conftest import ROOT, story, write_jsonl
@@ -21,14 +22,30 @@ pytestmark = pytest.mark.slow
 ARTICLES = 60
 
 
-def _start(feed: Path, **env: str) -> subprocess.Popen[bytes]:
+def _start(feed: Path, kill_at: tuple[str, int] | None = None) -> subprocess.Popen[bytes]:
+    """A real ingest in its own process: the CLI, or with `kill_at` one that kills
+    itself (SIGKILL) right after that step of that batch."""
+    command = ["-m", "index", "ingest", str(feed), "--json"]
+    if kill_at is not None:
+        call = f"ingest_and_die{(str(feed), *kill_at)!r}"
+        command = ["-c", f"from tests.test_crash import ingest_and_die; {call}"]
     return subprocess.Popen(
-        [sys.executable, "-m", "index", "ingest", str(feed), "--json"],
+        [sys.executable, *command],
         cwd=ROOT,
-        env={**os.environ, "NEWSQA_INGEST_BATCH": "5", **env},
+        env={**os.environ, "NEWSQA_INGEST_BATCH": "5"},
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
+
+
+def ingest_and_die(feed: str, step: str, batch: int) -> None:
+    """Run by the child process: the ingest, killed with SIGKILL after `step` of `batch`."""
+
+    def kill_at(done: str, number: int) -> None:
+        if (done, number) == (step, batch):
+            os.kill(os.getpid(), signal.SIGKILL)
+
+    ingest(NewsCollection(get_settings()), [Path(feed)], progress=False, on_step=kill_at)
 
 
 def _catalog() -> Path:
@@ -85,7 +102,7 @@ def test_kill_9_at_each_step_of_an_update(tmp_path: Path, step: str) -> None:
     feed = _feed(tmp_path / "feed.jsonl", "Pelicans")
     assert _start(feed).wait(timeout=300) == 0
     _feed(feed, "Herons")
-    crashed = _start(feed, NEWSQA_CRASH_AT=f"{step}:3").wait(timeout=300)
+    crashed = _start(feed, kill_at=(step, 3)).wait(timeout=300)
     assert crashed == -signal.SIGKILL
     assert _start(feed).wait(timeout=300) == 0
     _check_whole(feed, "herons")
