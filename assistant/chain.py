@@ -9,11 +9,12 @@ the embeddings are passed in (``build_chain`` makes the defaults from settings).
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import date, timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 from langchain_core.documents import Document
 from langchain_core.language_models import BaseChatModel
@@ -31,10 +32,11 @@ from assistant.errors import (
 )
 from assistant.evidence import render_sources, select_evidence
 from assistant.prompts import Prompts
-from assistant.retrieval import STOPWORDS, HybridRetriever
+from assistant.retrieval import HybridRetriever
 from assistant.support import support_share
-from assistant.types import Answer, Filters, Question, Timings
+from assistant.types import Answer, Filters, Question, Timings, final_answer
 from assistant.verify import verify
+from assistant.words import STOPWORDS
 from index.catalog import StoredArticle
 from index.collection import NewsCollection, day_number
 from settings import Settings
@@ -90,6 +92,7 @@ class NewsQA(Runnable[QuestionInput, Answer]):
         # A callable is called at the first generation: retrieval alone (the eval's
         # --retrieval-only) never loads a model.
         self._llm = llm
+        self._llm_lock = threading.Lock()
         self.retriever_for = retriever_for
         self._collection_for = collection_for
         self.prompts = prompts
@@ -97,9 +100,15 @@ class NewsQA(Runnable[QuestionInput, Answer]):
 
     @property
     def llm(self) -> BaseChatModel:
-        if not isinstance(self._llm, BaseChatModel):
-            self._llm = self._llm()
-        return self._llm
+        model = self._llm
+        if isinstance(model, BaseChatModel):
+            return model
+        # Once, however many threads ask first (chain.batch): each call assembles and
+        # loads a model of its own.
+        with self._llm_lock:
+            if not isinstance(self._llm, BaseChatModel):
+                self._llm = self._llm()
+            return self._llm
 
     @property
     def llm_loaded(self) -> bool:
@@ -129,12 +138,7 @@ class NewsQA(Runnable[QuestionInput, Answer]):
     def invoke(
         self, input: QuestionInput, config: RunnableConfig | None = None, **kwargs: Any
     ) -> Answer:
-        answer = None
-        for part in self.stream(input, config, **kwargs):
-            if isinstance(part, Answer):
-                answer = part
-        assert answer is not None
-        return answer
+        return final_answer(self.stream(input, config, **kwargs))
 
     def stream(  # type: ignore[override]
         self, input: QuestionInput, config: RunnableConfig | None = None, **kwargs: Any
@@ -278,8 +282,11 @@ class NewsQA(Runnable[QuestionInput, Answer]):
         timings: Timings,
         started: float,
     ) -> Iterator[str]:
-        with self._model_errors():
-            for chunk in self.llm.stream(messages, config):
+        # Closed with this generator (a consumer that stops reading, a Stop button): the
+        # model's stream ends now, and with it its hold on the model, not at the next
+        # garbage collection.
+        with self._model_errors(), _closing(self.llm.stream(messages, config)) as chunks:
+            for chunk in chunks:
                 usage = getattr(chunk, "usage_metadata", None)
                 if usage:
                     timings.prompt_tokens = usage.get("input_tokens", 0)
@@ -299,3 +306,17 @@ class NewsQA(Runnable[QuestionInput, Answer]):
                     f"cannot reach the model server at {self.settings.openai_base_url}: {error}"
                 ) from None
             raise
+
+
+T = TypeVar("T")
+
+
+@contextmanager
+def _closing(iterator: Iterator[T]) -> Iterator[Iterator[T]]:
+    """``contextlib.closing`` for an iterator typed as one that is a generator."""
+    try:
+        yield iterator
+    finally:
+        close = getattr(iterator, "close", None)
+        if close is not None:
+            close()

@@ -12,7 +12,7 @@ from datetime import date
 
 from assistant.builder import build_chain
 from assistant.chain import NewsQA
-from assistant.types import Answer, Question, Turn
+from assistant.types import Answer, Question, Turn, final_answer
 from index.errors import NewsqaError
 from settings import get_settings
 
@@ -39,10 +39,10 @@ def _parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    settings = get_settings()
-    if args.collection:
-        settings = settings.model_copy(update={"collection": args.collection})
     try:
+        settings = get_settings()
+        if args.collection:
+            settings = settings.model_copy(update={"collection": args.collection})
         chain = build_chain(settings, progress=True)
         if args.command == "chat":
             return _chat(chain)
@@ -61,18 +61,17 @@ def _print_answer(chain: NewsQA, question: Question) -> Answer:
     # On a terminal the model's text streams as a draft; the checked answer (citations
     # moved or dropped, or a refusal) follows when it differs. Piped: the answer only.
     live = sys.stdout.isatty()
-    answer, draft = None, ""
-    for part in chain.stream(question):
-        if isinstance(part, Answer):
-            answer = part
-        else:
-            draft += part
-            if live:
-                print(part, end="", flush=True)
-    assert answer is not None
+    draft: list[str] = []
+
+    def show(piece: str) -> None:
+        draft.append(piece)
+        if live:
+            print(piece, end="", flush=True)
+
+    answer = final_answer(chain.stream(question), show)
     if not live:
         print(answer.answer)
-    elif answer.answer != draft.strip():
+    elif answer.answer != "".join(draft).strip():
         print(f"\nchecked: {answer.answer}")
     else:
         print()

@@ -19,7 +19,7 @@ import numpy as np
 from langchain_core.documents import Document
 from langchain_core.embeddings import Embeddings
 
-from assistant.words import words
+from assistant.words import content_words
 from index.catalog import Catalog
 from index.chunking import sentence_spans
 
@@ -63,10 +63,6 @@ class _Sentence:
     article_id: str
     index: int  # position among the article's sentences
     score: float = 0.0
-
-
-def content_words(text: str, stopwords: frozenset[str]) -> set[str]:
-    return {w for w in words(text) if w not in stopwords and len(w) > 1}
 
 
 def select_evidence(

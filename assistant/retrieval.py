@@ -19,14 +19,14 @@ from langchain_core.embeddings import Embeddings
 from langchain_core.retrievers import BaseRetriever
 from langchain_core.vectorstores import VectorStore
 from pydantic import ConfigDict
-from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS
 
 from assistant.types import Filters
+from assistant.words import STOPWORDS
 from index.catalog import Catalog, StoredArticle
 from index.collection import chunk_metadata, day_number
+from index.store import store_errors
 
 _RRF_K = 60
-STOPWORDS = frozenset(ENGLISH_STOP_WORDS)
 
 
 def chroma_where(filters: Filters) -> dict[str, Any] | None:
@@ -115,16 +115,18 @@ class HybridRetriever(BaseRetriever):
         unfiltered), so the filters are applied to an unfiltered pool first; only when
         fewer than ``candidates`` pass does Chroma filter, and the result is the same.
         """
-        pool = self.vector_store.similarity_search_by_vector(embedded, k=self.pool)
+        with store_errors():
+            pool = self.vector_store.similarity_search_by_vector(embedded, k=self.pool)
         where = chroma_where(filters)
         if where is None:
             return list(pool)
         passed = [d for d in pool if _passes(d.metadata, filters)]
         if len(passed) >= self.candidates or len(pool) < self.pool:
             return passed
-        return list(
-            self.vector_store.similarity_search_by_vector(embedded, k=self.pool, filter=where)
-        )
+        with store_errors():
+            return list(
+                self.vector_store.similarity_search_by_vector(embedded, k=self.pool, filter=where)
+            )
 
     def _documents(self, chunk_ids: list[str]) -> dict[str, Document]:
         """Keyword hits that dense search did not return, read back from the catalog."""

@@ -12,24 +12,17 @@ from __future__ import annotations
 
 import re
 
-from assistant.words import words
+from assistant.words import FACTLESS_CAPITALS, MARKER, words
 
-# Capitalised words that carry no fact of their own.
-_COMMON = frozenset(
-    (
-        "the a an in on at of and or but for to from by with as it its he she they we i "
-        "you his her their this that these those there here according yes no not also "
-        "however after before during while when where what who which why how source "
-        "sources article articles answer question"
-    ).split()
-)
 _TOKEN = re.compile(r"\d[\d,.]*\d|\d|[A-ZÀ-Þ][\w'’-]*")
 
 
 def key_facts(text: str) -> set[str]:
     """Numbers and capitalised words of the text, normalised; citation markers excluded."""
-    text = re.sub(r"\[\d+\]", " ", text)
-    facts = {w for token in _TOKEN.findall(text) for w in words(token) if w not in _COMMON}
+    text = MARKER.sub(" ", text)
+    facts = {
+        w for token in _TOKEN.findall(text) for w in words(token) if w not in FACTLESS_CAPITALS
+    }
     facts |= {w for w in words(text) if w.isdigit()}  # "thirteen" counts as 13
     return facts
 

@@ -1,11 +1,13 @@
 """The public data types: what a question carries in and what an answer carries out.
 
 These are the contract with apps that embed the chain, the CLI's ``--json`` and the eval
-harness, so they change only additively.
+harness, so they change only additively. ``final_answer`` reads a chain's stream to the
+``Answer`` at its end.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
 from datetime import date
 from typing import Any
 
@@ -76,3 +78,19 @@ class Answer(BaseModel):
 
     def to_json(self) -> dict[str, Any]:
         return self.model_dump(mode="json")
+
+
+def final_answer(
+    parts: Iterable[str | Answer], on_text: Callable[[str], object] | None = None
+) -> Answer:
+    """The ``Answer`` that ends a chain's stream, the stream read to its end; the text
+    pieces before it go to ``on_text`` (a terminal that shows the draft)."""
+    answer = None
+    for part in parts:
+        if isinstance(part, Answer):
+            answer = part
+        elif on_text is not None:
+            on_text(part)
+    if answer is None:
+        raise RuntimeError("the chain's stream ended without an Answer")
+    return answer

@@ -27,15 +27,22 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS
-
 from assistant.evidence import Source
 from assistant.support import key_facts
 from assistant.types import Citation
-from assistant.words import content_words, words
+from assistant.words import (
+    MARKER,
+    MARKER_GROUP,
+    TOPIC_STOPWORDS,
+    claim_words,
+    content_words,
+    marker_numbers,
+    words,
+)
 from index.chunking import sentence_spans
 
-_MARKER = re.compile(r"\s*\[(\d+(?:\s*[,;]\s*\d+)*)\]")
+# A marker with the space before it, which goes when the marker is taken out.
+_SPACED_MARKER = re.compile(r"\s*" + MARKER_GROUP.pattern)
 # "According to [1], 13 died." -> "13 died [1]."
 _ATTRIBUTION = re.compile(
     r"\b(?:according to|as (?:reported|stated|mentioned) (?:by|in)|as per|per)\s+"
@@ -72,7 +79,7 @@ def verify(
     """The answer with its markers checked, moved or dropped, and its citations."""
     by_n = {s.n: s for s in sources}
     candidates = {s.n: _candidates(s) for s in sources}
-    asked = set(content_words(question))
+    asked = claim_words(question)
     rebuilt: list[str] = []
     quotes: dict[int, tuple[float, _Candidate]] = {}
     topic: set[str] | None = None  # the question's and the first sentence's words
@@ -80,10 +87,10 @@ def verify(
     for sentence, cited in _sentences(answer):
         if not sentence:
             continue
-        claim_words = content_words(sentence)
-        new = claim_words - asked
+        claimed = claim_words(sentence)
+        new = claimed - asked
         facts = key_facts(sentence) - set(words(question))
-        supports = {n: _support(new or claim_words, facts, candidates[n]) for n in by_n}
+        supports = {n: _support(new or claimed, facts, candidates[n]) for n in by_n}
         kept = [n for n in cited if n in by_n and supports[n].score >= threshold]
         if not kept and (cited or new):
             # Moving a citation needs the usual support; adding one the model did not
@@ -103,13 +110,13 @@ def verify(
                 quotes[n] = (support.score, support.candidate)
         rebuilt.append(_with_markers(sentence, kept))
     text = " ".join(rebuilt).strip()
-    order = list(dict.fromkeys(int(m) for m in re.findall(r"\[(\d+)\]", text)))
+    order = list(dict.fromkeys(int(m) for m in MARKER.findall(text)))
     citations = [_citation(by_n[n], quotes[n][1]) for n in order if n in quotes]
     return text, citations
 
 
 def _topic_words(text: str) -> set[str]:
-    return {w for w in content_words(text) if len(w) > 1 and w not in ENGLISH_STOP_WORDS}
+    return content_words(text, TOPIC_STOPWORDS)
 
 
 def _sentences(answer: str) -> list[tuple[str, list[int]]]:
@@ -120,10 +127,9 @@ def _sentences(answer: str) -> list[tuple[str, list[int]]]:
     plain = ""
     marks: list[tuple[int, int]] = []  # (position in plain text, number)
     last = 0
-    for match in _MARKER.finditer(answer):
+    for match in _SPACED_MARKER.finditer(answer):
         plain += answer[last : match.start()]
-        for number in re.split(r"\s*[,;]\s*", match.group(1)):
-            marks.append((len(plain), int(number)))
+        marks += [(len(plain), number) for number in marker_numbers(match.group(1))]
         last = match.end()
     plain += answer[last:]
     spans = sentence_spans(plain) or [(0, len(plain))]

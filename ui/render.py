@@ -8,15 +8,14 @@ opens the matching card in the sources panel.
 from __future__ import annotations
 
 import html
-import re
 from collections.abc import Sequence
 from typing import Any
 from urllib.parse import urlparse
 
 from assistant import Answer, Citation
+from assistant.words import MARKER
 from index.catalog import StoredArticle
 
-_MARKER = re.compile(r"\[(\d+)\]")
 # Markdown would read these in model text; as entities they are just characters.
 _MARKDOWN = str.maketrans({"[": "&#91;", "]": "&#93;", "*": "&#42;", "_": "&#95;", "`": "&#96;"})
 
@@ -59,7 +58,7 @@ def answer_message(answer: Answer, turn: int) -> str:
     else:
         titles = {c.n: c.title for c in answer.citations}
         parts = []
-        for i, piece in enumerate(_MARKER.split(answer.answer)):
+        for i, piece in enumerate(MARKER.split(answer.answer)):
             if i % 2 == 0:
                 parts.append(text(piece))
             elif int(piece) in titles:
