@@ -39,9 +39,6 @@ class Settings(BaseSettings):
     embed_batch: int = 32
     # "auto": bf16 autocast where the CPU has native bf16, else fp32 (BENCHMARKS.md).
     embed_precision: str = "auto"
-    # Test hook: "STEP:BATCH" makes an ingest kill itself (SIGKILL) at that point of its
-    # write protocol, so tests can hit each step; see index/ingest.py.
-    crash_at: str = ""
 
     # Answering. llm: "llamacpp:qwen2.5-1.5b" (default), "llamacpp:qwen2.5-0.5b", or
     # "openai:MODEL" for any OpenAI-compatible server at openai_base_url.
@@ -74,12 +71,14 @@ class Settings(BaseSettings):
     # calibrated on the dev set, see BENCHMARKS.md.
     refusal_threshold: float = 0.8
 
-    # The browser chat (app.py). Set both user and password to require a login, e.g.
-    # before binding host to anything but 127.0.0.1.
+    # The browser chat (app.py). Set both user and password to require a login; a host
+    # other than loopback without one refuses to start unless allow_anonymous says the
+    # chat is meant to be open (ui/access.py).
     host: str = "127.0.0.1"
     port: int = 7860
     ui_user: str = ""
     ui_password: SecretStr = SecretStr("")
+    allow_anonymous: bool = False
     upload_max_bytes: int = 20_000_000  # per uploaded file in the Articles tab
 
     # Where joined model files are cached (shared by every data dir).
@@ -88,4 +87,16 @@ class Settings(BaseSettings):
 
 @lru_cache(maxsize=1)
 def get_settings() -> Settings:
-    return Settings()
+    """The settings; a bad variable is an ``InvalidInput`` naming it, not a traceback."""
+    from pydantic import ValidationError
+
+    from index.errors import InvalidInput  # here: index imports this module
+
+    try:
+        return Settings()
+    except ValidationError as error:
+        problems = "; ".join(
+            f"NEWSQA_{'_'.join(map(str, e['loc'])).upper()}={e.get('input')!r}: {e['msg']}"
+            for e in error.errors()
+        )
+        raise InvalidInput(f"bad setting: {problems}") from None

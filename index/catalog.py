@@ -5,7 +5,9 @@ trusts: articles (with their full text, so citations can quote them), their sour
 paths, their chunks, and an FTS5 table over the chunks that SQLite ranks with BM25.
 Chunk rows and keyword rows change in one transaction, so the keyword index can never
 disagree with the ledger; ``pending`` records articles whose vectors are being changed
-so a crash in the middle can be repaired (see ``ingest.py``).
+so a crash in the middle can be repaired (see ``ingest.py``). A catalog file that
+cannot be opened or written (damaged, locked too long, on a full disk) is a
+``StoreError`` that names it.
 
 It does not embed or talk to Chroma; ``ingest.py`` keeps the two in step.
 """
@@ -14,13 +16,15 @@ from __future__ import annotations
 
 import re
 import sqlite3
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 
 from index.articles import Article
 from index.chunking import Chunk
+from index.errors import StoreError
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -49,6 +53,21 @@ CREATE TABLE IF NOT EXISTS pending (article_id TEXT PRIMARY KEY);
 _WORD = re.compile(r"\w+")
 # Title matches count double: a headline names what the story is about.
 _BM25 = "bm25(chunk_fts, 2.0, 1.0)"
+# SQLite's codes for a fault of the file or the disk, not of our SQL: locked past the
+# timeout, read-only, unreadable, damaged, full, or not a database at all.
+_FILE_FAULTS = frozenset(
+    {
+        sqlite3.SQLITE_BUSY,
+        sqlite3.SQLITE_LOCKED,
+        sqlite3.SQLITE_READONLY,
+        sqlite3.SQLITE_IOERR,
+        sqlite3.SQLITE_CORRUPT,
+        sqlite3.SQLITE_FULL,
+        sqlite3.SQLITE_CANTOPEN,
+        sqlite3.SQLITE_PERM,
+        sqlite3.SQLITE_NOTADB,
+    }
+)
 
 
 @dataclass(frozen=True)
@@ -74,10 +93,11 @@ class Catalog:
     def __init__(self, path: Path) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
         self.path = path
-        self._db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
-        self._db.execute("PRAGMA journal_mode = WAL")
-        self._db.execute("PRAGMA synchronous = NORMAL")
-        self._db.executescript(_SCHEMA)
+        with _file_errors(path):
+            self._db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+            self._db.execute("PRAGMA journal_mode = WAL")
+            self._db.execute("PRAGMA synchronous = NORMAL")
+            self._db.executescript(_SCHEMA)
 
     def close(self) -> None:
         self._db.close()
@@ -236,7 +256,8 @@ class Catalog:
     # -- writing ---------------------------------------------------------------
 
     def set_meta(self, key: str, value: str) -> None:
-        self._db.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", (key, value))
+        with _file_errors(self.path):
+            self._db.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", (key, value))
 
     def mark_pending(self, article_ids: Iterable[str]) -> None:
         with self._transaction():
@@ -313,19 +334,28 @@ class Catalog:
             self._db.execute(f"DELETE FROM chunks WHERE article_id IN ({marks})", batch)
             self._db.execute(f"DELETE FROM articles WHERE id IN ({marks})", batch)
 
-    def _transaction(self) -> _Transaction:
-        return _Transaction(self._db)
+    @contextmanager
+    def _transaction(self) -> Iterator[None]:
+        with _file_errors(self.path):
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                yield
+                self._db.execute("COMMIT")
+            except BaseException:
+                if self._db.in_transaction:  # a full disk may have rolled it back already
+                    self._db.execute("ROLLBACK")
+                raise
 
 
-class _Transaction:
-    def __init__(self, db: sqlite3.Connection) -> None:
-        self._db = db
-
-    def __enter__(self) -> None:
-        self._db.execute("BEGIN IMMEDIATE")
-
-    def __exit__(self, kind: object, *_: object) -> None:
-        self._db.execute("COMMIT" if kind is None else "ROLLBACK")
+@contextmanager
+def _file_errors(path: Path) -> Iterator[None]:
+    try:
+        yield
+    except sqlite3.Error as error:
+        code = getattr(error, "sqlite_errorcode", None)  # absent where SQLite gave none
+        if code is None or code & 0xFF not in _FILE_FAULTS:
+            raise
+        raise StoreError(f"the catalog {path} cannot be used: {error}") from error
 
 
 def _marks(items: Sequence[object]) -> str:

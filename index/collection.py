@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Iterable, Sequence
 from datetime import date
+from pathlib import Path
 from typing import Any, Protocol
 from urllib.parse import urlparse
 
@@ -18,7 +19,16 @@ from langchain_core.embeddings import Embeddings
 
 from index.catalog import Catalog
 from index.chunking import Chunk
-from index.store import check_collection_name, chroma_client, location, open_collection
+from index.errors import StoreError, UnknownCollection
+from index.store import (
+    check_collection_name,
+    check_new_collection_name,
+    chroma_client,
+    find_collection,
+    location,
+    open_collection,
+    store_errors,
+)
 from settings import Settings
 
 
@@ -65,23 +75,80 @@ def embedding_text(article: ArticleLike, chunk: Chunk) -> str:
     return f"{article.title}\n{chunk.text}" if article.title else chunk.text
 
 
+def catalog_path(settings: Settings, name: str) -> Path:
+    """Where a collection's catalog lives: one per collection and Chroma server."""
+    stem = name
+    if settings.chroma_url:
+        server = urlparse(settings.chroma_url)
+        tag = hashlib.sha1(settings.chroma_url.encode()).hexdigest()[:8]
+        stem = f"{name}@{server.hostname}-{server.port or 'default'}-{tag}"
+    return settings.data_dir / "catalog" / f"{stem}.sqlite"
+
+
+def collection_names(settings: Settings, client: Any = None) -> list[str]:
+    """The collections that can be opened: in the store, with their catalog here."""
+    client = client if client is not None else chroma_client(settings)
+    with store_errors(settings):
+        names = [c.name for c in client.list_collections()]
+    return sorted(n for n in names if catalog_path(settings, n).exists())
+
+
 class NewsCollection:
+    """One collection, opened. ``create=True`` (ingest, the Articles tab's create
+    action) makes it if it does not exist, under a name ``check_new_collection_name``
+    allows; otherwise a missing collection is an ``UnknownCollection`` and nothing is
+    created, so a mistyped name in a question cannot leave a store and a file behind."""
+
     def __init__(
-        self, settings: Settings, embeddings: Embeddings | None = None, client: Any = None
+        self,
+        settings: Settings,
+        embeddings: Embeddings | None = None,
+        client: Any = None,
+        *,
+        create: bool = False,
     ) -> None:
         self.settings = settings
-        self.name = check_collection_name(settings.collection)
+        self.name = self._checked_name(settings.collection, create)
         self.client = client if client is not None else chroma_client(settings)
-        self.chroma = open_collection(self.client, self.name)
-        self.catalog = Catalog(settings.data_dir / "catalog" / f"{self._catalog_name()}.sqlite")
+        path = catalog_path(settings, self.name)
+        with store_errors(settings):
+            found = find_collection(self.client, self.name)
+        if not create and (found is None or not path.exists()):
+            raise self._unknown(found is not None, path)
+        if create and found is None and not path.exists():
+            check_new_collection_name(self.name)
+        with store_errors(settings):
+            self.chroma = found if found is not None else open_collection(self.client, self.name)
+        self.catalog = Catalog(path)
         self._embeddings = embeddings
 
-    def _catalog_name(self) -> str:
-        if not self.settings.chroma_url:
-            return self.name
-        server = urlparse(self.settings.chroma_url)
-        tag = hashlib.sha1(self.settings.chroma_url.encode()).hexdigest()[:8]
-        return f"{self.name}@{server.hostname}-{server.port or 'default'}-{tag}"
+    @staticmethod
+    def _checked_name(name: str, create: bool) -> str:
+        try:
+            return check_collection_name(name)
+        except StoreError:
+            if create:  # no such name can exist: say the rule a new one follows
+                check_new_collection_name(name)
+            raise
+
+    def _unknown(self, in_store: bool, path: Path) -> UnknownCollection:
+        store, ingest = location(self.settings), "python -m index ingest --collection"
+        if in_store:
+            return UnknownCollection(
+                f"collection {self.name!r} is in {store} but has no catalog in {path.parent}: "
+                "it was indexed with another NEWSQA_DATA_DIR"
+            )
+        if path.exists():  # a catalog without vectors: the store was wiped or moved
+            return UnknownCollection(
+                f"collection {self.name!r} has a catalog ({path}) but no vectors in {store}: "
+                f"{ingest} {self.name} PATH embeds them again"
+            )
+        names = collection_names(self.settings, self.client)
+        known = f"the collections are: {', '.join(names)}" if names else "there are none yet"
+        return UnknownCollection(
+            f"there is no collection {self.name!r} ({known}); {ingest} NAME PATH "
+            "or the Articles tab creates one"
+        )
 
     @property
     def embeddings(self) -> Embeddings:
@@ -96,16 +163,18 @@ class NewsCollection:
     def vector_store(self) -> Any:
         from langchain_chroma import Chroma
 
-        return Chroma(
-            client=self.client, collection_name=self.name, embedding_function=self.embeddings
-        )
+        embeddings = self.embeddings
+        with store_errors(self.settings):  # it looks the collection up in the store
+            return Chroma(
+                client=self.client, collection_name=self.name, embedding_function=embeddings
+            )
 
     def close(self) -> None:
         self.catalog.close()
 
     def siblings(self) -> list[str]:
-        """The names of every collection in the same store, this one included."""
-        return sorted(c.name for c in self.client.list_collections())
+        """The names of every collection that opens beside this one, this one included."""
+        return collection_names(self.settings, self.client)
 
     # -- vectors ---------------------------------------------------------------
 
@@ -114,32 +183,39 @@ class NewsCollection:
         if not pairs:
             return
         vectors = self.embeddings.embed_documents([embedding_text(a, c) for a, c in pairs])
-        step = self.client.get_max_batch_size()
-        for i in range(0, len(pairs), step):
-            part = pairs[i : i + step]
-            self.chroma.upsert(
-                ids=[c.id for _, c in part],
-                embeddings=vectors[i : i + step],
-                documents=[c.text for _, c in part],
-                metadatas=[chunk_metadata(a, c) for a, c in part],
-            )
+        with store_errors(self.settings):
+            step = self.client.get_max_batch_size()
+            for i in range(0, len(pairs), step):
+                part = pairs[i : i + step]
+                self.chroma.upsert(
+                    ids=[c.id for _, c in part],
+                    embeddings=vectors[i : i + step],
+                    documents=[c.text for _, c in part],
+                    metadatas=[chunk_metadata(a, c) for a, c in part],
+                )
 
     def delete_chunks(self, chunk_ids: Iterable[str]) -> None:
         ids = list(chunk_ids)
-        step = self.client.get_max_batch_size()
-        for i in range(0, len(ids), step):
-            self.chroma.delete(ids=ids[i : i + step])
+        with store_errors(self.settings):
+            step = self.client.get_max_batch_size()
+            for i in range(0, len(ids), step):
+                self.chroma.delete(ids=ids[i : i + step])
+
+    def vector_count(self) -> int:
+        with store_errors(self.settings):
+            return int(self.chroma.count())
 
     def stored_chunk_ids(self, article_ids: Sequence[str] | None = None) -> set[str]:
         found: set[str] = set()
-        if article_ids is not None:
-            for i in range(0, len(article_ids), 500):
-                where = {"article_id": {"$in": list(article_ids[i : i + 500])}}
-                found.update(self.chroma.get(where=where, include=[])["ids"])
-            return found
-        step = 5000
-        for offset in range(0, self.chroma.count(), step):
-            found.update(self.chroma.get(include=[], limit=step, offset=offset)["ids"])
+        with store_errors(self.settings):
+            if article_ids is not None:
+                for i in range(0, len(article_ids), 500):
+                    where = {"article_id": {"$in": list(article_ids[i : i + 500])}}
+                    found.update(self.chroma.get(where=where, include=[])["ids"])
+                return found
+            step = 5000
+            for offset in range(0, self.chroma.count(), step):
+                found.update(self.chroma.get(include=[], limit=step, offset=offset)["ids"])
         return found
 
     def repair(self) -> int:
@@ -155,7 +231,7 @@ class NewsCollection:
             fixed = self._reconcile(pending)
             self.catalog.clear_pending(pending)
             return fixed
-        if self.chroma.count() != self.catalog.counts()[1]:
+        if self.vector_count() != self.catalog.counts()[1]:
             return self._reconcile(None)
         return 0
 
@@ -192,7 +268,7 @@ class NewsCollection:
             "collection": self.name,
             "articles": articles,
             "chunks": chunks,
-            "vectors": self.chroma.count(),
+            "vectors": self.vector_count(),
             "embedding_model": self.catalog.get_meta("embedding_model"),
             "store": location(self.settings),
             "catalog": str(self.catalog.path),

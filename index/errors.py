@@ -30,3 +30,7 @@ class EmbeddingMismatch(NewsqaError):
 
 class InvalidInput(NewsqaError):
     """A value a user typed or sent (a date, a collection name, a setting) is not valid."""
+
+
+class UnknownCollection(InvalidInput):
+    """A collection was asked for by a name that no ingest or create action made."""

@@ -1,16 +1,24 @@
-"""Shared fixtures: every test gets its own data dir; the real embedding model is loaded once."""
+"""Shared fixtures: every test gets its own data dir; the real embedding model is loaded
+once; a module that needs a real ``chroma run`` server gets one."""
 
 from __future__ import annotations
 
 import json
+import shutil
+import socket
+import subprocess
+import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import chromadb
 import pytest
 from langchain_core.embeddings import Embeddings
 
 from index.collection import NewsCollection
 from index.embeddings import load_embeddings
+from index.store import chroma_client
 from settings import Settings, get_settings
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -60,9 +68,70 @@ def settings() -> Settings:
 
 @pytest.fixture
 def collection(settings: Settings, embeddings: CountingEmbeddings) -> Iterator[NewsCollection]:
-    opened = NewsCollection(settings, embeddings=embeddings)
+    opened = NewsCollection(settings, embeddings=embeddings, create=True)
     yield opened
     opened.close()
+
+
+def stored_collections(settings: Settings) -> tuple[list[str], list[str]]:
+    """Every Chroma collection in the store and every file in the catalog folder."""
+    chroma = sorted(c.name for c in chroma_client(settings).list_collections())
+    folder = settings.data_dir / "catalog"
+    files = sorted(p.name for p in folder.iterdir()) if folder.exists() else []
+    return chroma, files
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+class ChromaServer:
+    """A real ``chroma run`` on loopback; ``stop`` and ``start`` again keep its port and
+    its data, as an operator restarting it would."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self._process: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        chroma = shutil.which("chroma") or str(Path(sys.executable).parent / "chroma")
+        command = [chroma, "run", "--host", "127.0.0.1", "--port", str(self.port)]
+        self._process = subprocess.Popen(
+            [*command, "--path", str(self.path)],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                chromadb.HttpClient(host="127.0.0.1", port=self.port).heartbeat()
+                return
+            except Exception:
+                if time.monotonic() > deadline or self._process.poll() is not None:
+                    self.stop()
+                    raise RuntimeError("chroma run did not start") from None
+                time.sleep(0.3)
+
+    def stop(self) -> None:
+        if self._process is not None:
+            self._process.terminate()
+            self._process.wait(timeout=30)
+            self._process = None
+
+
+@pytest.fixture(scope="module")
+def chroma_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ChromaServer]:
+    """One server per test module, stopped at its end; its data outside every data dir."""
+    server = ChromaServer(tmp_path_factory.mktemp("chroma-server"))
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
 
 
 def write_jsonl(path: Path, records: list[dict[str, object]]) -> Path:

@@ -2,64 +2,22 @@
 
 import json
 import os
-import shutil
-import socket
 import subprocess
 import sys
-import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import chromadb
 import pytest
 
-from tests.conftest import ROOT, SAMPLES
+from tests.conftest import ROOT, SAMPLES, ChromaServer, free_port
 
 pytestmark = [pytest.mark.server, pytest.mark.slow]
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
-@pytest.fixture
-def chroma_server(tmp_path: Path) -> Iterator[str]:
-    chroma = shutil.which("chroma") or str(Path(sys.executable).parent / "chroma")
-    port = _free_port()
-    server = subprocess.Popen(
-        [
-            chroma,
-            "run",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-            "--path",
-            str(tmp_path / "server-db"),
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                chromadb.HttpClient(host="127.0.0.1", port=port).heartbeat()
-                break
-            except Exception:
-                if time.monotonic() > deadline or server.poll() is not None:
-                    raise RuntimeError("chroma run did not start") from None
-                time.sleep(0.3)
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.terminate()
-        server.wait(timeout=30)
-
-
-def test_ingest_and_query_through_a_chroma_server(chroma_server: str, tmp_path: Path) -> None:
-    env = {**os.environ, "NEWSQA_CHROMA_URL": chroma_server}
+def test_ingest_and_query_through_a_chroma_server(
+    chroma_server: ChromaServer, tmp_path: Path
+) -> None:
+    env = {**os.environ, "NEWSQA_CHROMA_URL": chroma_server.url}
     done = subprocess.run(
         [sys.executable, "-m", "index", "ingest", str(SAMPLES), "--json"],
         cwd=ROOT,
@@ -73,8 +31,7 @@ def test_ingest_and_query_through_a_chroma_server(chroma_server: str, tmp_path: 
 
     # The vectors live in the server, not in the local data dir.
     assert not (Path(os.environ["NEWSQA_DATA_DIR"]) / "chroma").exists()
-    host, port = chroma_server.removeprefix("http://").split(":")
-    server = chromadb.HttpClient(host=host, port=int(port))
+    server = chromadb.HttpClient(host="127.0.0.1", port=chroma_server.port)
     stored = server.get_collection("news")
     assert stored.count() == json.loads(done.stdout)["chunks"]
 
@@ -82,15 +39,15 @@ def test_ingest_and_query_through_a_chroma_server(chroma_server: str, tmp_path: 
     from index.embeddings import load_embeddings
     from settings import get_settings
 
-    settings = get_settings().model_copy(update={"chroma_url": chroma_server})
+    settings = get_settings().model_copy(update={"chroma_url": chroma_server.url})
     collection = NewsCollection(settings, embeddings=load_embeddings())
     top = collection.vector_store().similarity_search("Who was the mayoral candidate shot?", k=1)
-    assert top[0].metadata["article_id"] == "data/002_1edb485b8cb994a6.txt"
+    assert top[0].metadata["article_id"] == str(SAMPLES / "002_1edb485b8cb994a6.txt")
     assert collection.problems() == []
 
 
 def test_unreachable_server_is_a_clear_error(tmp_path: Path) -> None:
-    env = {**os.environ, "NEWSQA_CHROMA_URL": f"http://127.0.0.1:{_free_port()}"}
+    env = {**os.environ, "NEWSQA_CHROMA_URL": f"http://127.0.0.1:{free_port()}"}
     done = subprocess.run(
         [sys.executable, "-m", "index", "stats"],
         cwd=ROOT,
