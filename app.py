@@ -1,9 +1,12 @@
 """The browser chat: ``python app.py``, then open http://127.0.0.1:7860.
 
-On first start it indexes the bundled sample articles (``data/``) if the collection is
-empty; the model is assembled from its packages and loaded on the first question.
-Host, port, login and upload limit come from settings (``NEWSQA_HOST``, ``NEWSQA_PORT``,
-``NEWSQA_UI_USER`` + ``NEWSQA_UI_PASSWORD``, ``NEWSQA_UPLOAD_MAX_BYTES``).
+On first start it creates the collection (``NEWSQA_COLLECTION``) and indexes the
+bundled sample articles (``data/``) into it if it is empty; the model is assembled from
+its packages and loaded on the first question. Host, port, login and upload limit come
+from settings (``NEWSQA_HOST``, ``NEWSQA_PORT``, ``NEWSQA_UI_USER`` +
+``NEWSQA_UI_PASSWORD``, ``NEWSQA_ALLOW_ANONYMOUS``, ``NEWSQA_UPLOAD_MAX_BYTES``). A
+setting that cannot work (half a login, an open host without one, an unusable store)
+prints one ``error:`` line and exits with status 2.
 """
 
 from __future__ import annotations
@@ -15,16 +18,24 @@ from pathlib import Path
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 
-from assistant import build_chain
-from index import ingest
-from settings import get_settings
-from ui.page import build_page, launch
+from index.errors import NewsqaError
+from settings import Settings, get_settings
+from ui.access import login
 
 SAMPLES = Path(__file__).resolve().parent / "data"
 
 
-def main() -> None:
-    settings = get_settings()
+def serve(settings: Settings) -> None:
+    login(settings)
+    # Imported after the check: Gradio and the model stack take 10-15 s to import on 2
+    # cores, and a refused login should be said at once.
+    from assistant import build_chain
+    from index import NewsCollection, ingest
+    from ui.page import build_page, launch
+
+    # The default collection is the one a fresh data dir gets by starting the app;
+    # questions and the page never create one.
+    NewsCollection(settings, create=True).close()
     chain = build_chain(settings)
     collection = chain.collection()
     if collection.catalog.counts()[0] == 0:
@@ -34,5 +45,14 @@ def main() -> None:
     launch(build_page(chain, settings), settings)
 
 
+def main() -> int:
+    try:
+        serve(get_settings())
+    except NewsqaError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    return 0
+
+
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

@@ -2,12 +2,15 @@
 
 Everything can be handed in instead (any ``BaseChatModel``, any ``Embeddings``, a
 retriever); what is not handed in is built from ``settings.py``. Collections are
-opened on first use and kept for the life of the chain.
+opened on first use, and only ones that exist: a question never creates one. The
+chain keeps the ``OPEN_COLLECTIONS`` most recently used open.
 """
 
 from __future__ import annotations
 
 import threading
+from collections import OrderedDict
+from dataclasses import dataclass
 
 from langchain_core.embeddings import Embeddings
 from langchain_core.language_models import BaseChatModel
@@ -20,6 +23,16 @@ from assistant.retrieval import HybridRetriever
 from index.collection import NewsCollection
 from settings import Settings, get_settings
 
+# Each open collection holds a SQLite connection and a Chroma handle; a server with
+# many collections must not keep every one it was ever asked about open.
+OPEN_COLLECTIONS = 4
+
+
+@dataclass
+class _Opened:
+    collection: NewsCollection
+    retriever: HybridRetriever | None = None
+
 
 def build_chain(
     settings: Settings | None = None,
@@ -31,17 +44,25 @@ def build_chain(
 ) -> NewsQA:
     """A ready chain. ``progress`` shows the model being assembled on first use."""
     settings = settings or get_settings()
-    collections: dict[str, NewsCollection] = {}
-    opened: dict[str, HybridRetriever] = {}
+    opened: OrderedDict[str, _Opened] = OrderedDict()
     lock = threading.Lock()
+
+    def open_for(name: str) -> _Opened:
+        # Called with the lock held. An evicted collection is not closed here: a
+        # request may still be reading it; its catalog closes when the last one lets go.
+        if name not in opened:
+            collection = NewsCollection(
+                settings.model_copy(update={"collection": name}), embeddings=embeddings
+            )
+            opened[name] = _Opened(collection)
+            while len(opened) > OPEN_COLLECTIONS:
+                opened.popitem(last=False)
+        opened.move_to_end(name)
+        return opened[name]
 
     def collection_for(name: str) -> NewsCollection:
         with lock:
-            if name not in collections:
-                collections[name] = NewsCollection(
-                    settings.model_copy(update={"collection": name}), embeddings=embeddings
-                )
-            return collections[name]
+            return open_for(name).collection
 
     def retriever_for(name: str) -> HybridRetriever:
         if retriever is not None:
@@ -51,15 +72,15 @@ def build_chain(
                     f"{settings.collection!r}, not {name!r}"
                 )
             return retriever
-        collection = collection_for(name)
         with lock:
-            if name not in opened:
-                opened[name] = HybridRetriever(
-                    vector_store=collection.vector_store(),
-                    catalog=collection.catalog,
-                    embeddings=collection.embeddings,
+            entry = open_for(name)
+            if entry.retriever is None:
+                entry.retriever = HybridRetriever(
+                    vector_store=entry.collection.vector_store(),
+                    catalog=entry.collection.catalog,
+                    embeddings=entry.collection.embeddings,
                 )
-            return opened[name]
+            return entry.retriever
 
     def default_llm() -> BaseChatModel:
         return get_chat_model(settings, progress)

@@ -138,7 +138,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
         mine = settings.model_copy(update={"data_dir": work / "newsqa", "collection": "gold"})
-        collection = NewsCollection(mine, embeddings=embeddings)
+        collection = NewsCollection(mine, embeddings=embeddings, create=True)
         ingest(collection, [gold], progress=False)
         aliases = collection.catalog.aliases()
         chain = build_chain(mine, llm=llm, embeddings=embeddings)

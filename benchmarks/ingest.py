@@ -59,7 +59,7 @@ def _hits_at_5(search, questions) -> float:  # type: ignore[no-untyped-def]
 
 def _newsqa(paths: list[Path], workdir: Path, precision: str) -> tuple[NewsCollection, float]:
     settings = Settings(data_dir=workdir, collection="bench", embed_precision=precision)
-    collection = NewsCollection(settings, embeddings=load_embeddings(precision))
+    collection = NewsCollection(settings, embeddings=load_embeddings(precision), create=True)
     started = time.perf_counter()
     report = ingest(collection, paths, progress=True)
     seconds = time.perf_counter() - started

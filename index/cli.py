@@ -38,11 +38,12 @@ def _parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    settings: Settings = get_settings()
-    if args.collection:
-        settings = settings.model_copy(update={"collection": args.collection})
     try:
-        collection = NewsCollection(settings)
+        settings: Settings = get_settings()
+        if args.collection:
+            settings = settings.model_copy(update={"collection": args.collection})
+        # Only an ingest makes a collection; stats on a mistyped name is an error.
+        collection = NewsCollection(settings, create=args.command == "ingest")
         if args.command == "stats":
             return _stats(collection, args.json)
         report = ingest(collection, args.paths, prune=args.prune, progress=not args.json)

@@ -71,7 +71,7 @@ def _story(article_id: str, published: str, title: str, text: str) -> dict[str, 
 def _indexed(
     settings: Settings, embeddings: CountingEmbeddings, tmp_path: Path, *stories: dict[str, object]
 ) -> NewsCollection:
-    collection = NewsCollection(settings, embeddings=embeddings)
+    collection = NewsCollection(settings, embeddings=embeddings, create=True)
     ingest(collection, [write_jsonl(tmp_path / "storms.jsonl", list(stories))], progress=False)
     return collection
 

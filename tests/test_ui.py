@@ -1,22 +1,28 @@
 """The chat page's parts without a browser: HTML rendering (escaping, citation links,
-quote highlighting), a session's streamed updates and history, uploads. The browser
-and the real model are in test_app.py."""
+quote highlighting), a session's streamed updates and history, uploads, the page's
+collection events called as Gradio calls them. The browser and the real model are in
+test_app.py."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import date
 from pathlib import Path
+from typing import Any
 
+import gradio as gr
 import pytest
 
 from assistant import Answer, Citation, build_chain
 from assistant.fake import RecordingChatModel
 from index.catalog import StoredArticle
-from index.collection import NewsCollection
+from index.collection import NewsCollection, collection_names
+from index.errors import InvalidInput
 from index.ingest import ingest
 from settings import Settings
-from tests.conftest import SAMPLES, CountingEmbeddings, write_jsonl
+from tests.conftest import SAMPLES, CountingEmbeddings, stored_collections, write_jsonl
 from ui import render, session
+from ui.page import build_page
 from ui.uploads import ingest_uploads, report_html, upload_dir
 
 ARTICLE = StoredArticle(
@@ -129,13 +135,13 @@ def test_question_from_the_session_and_filters() -> None:
     assert question.filters.published_from == date(2021, 3, 1)
     assert question.filters.published_to == date(2021, 3, 31)
     assert question.filters.source == "CNN"
-    with pytest.raises(ValueError, match="published from: 'March' is not a date"):
+    with pytest.raises(InvalidInput, match="published from: 'March' is not a date"):
         session.make_question("q", [], published_from="March")
 
 
 @pytest.fixture
 def sampled(settings: Settings, embeddings: CountingEmbeddings) -> Settings:
-    collection = NewsCollection(settings, embeddings=embeddings)
+    collection = NewsCollection(settings, embeddings=embeddings, create=True)
     ingest(collection, [SAMPLES], progress=False)
     collection.close()
     return settings
@@ -199,7 +205,7 @@ def test_uploads_are_kept_ingested_and_bad_ones_named(
     settings: Settings, embeddings: CountingEmbeddings, tmp_path: Path
 ) -> None:
     collection = NewsCollection(
-        settings.model_copy(update={"upload_max_bytes": 2000}), embeddings=embeddings
+        settings.model_copy(update={"upload_max_bytes": 2000}), embeddings=embeddings, create=True
     )
     good = write_jsonl(
         tmp_path / "good.jsonl",
@@ -217,3 +223,53 @@ def test_uploads_are_kept_ingested_and_bad_ones_named(
     assert "3 file(s): 1 new" in html and "big.txt: the file has 5,000 bytes" in html
     assert collection.catalog.counts()[0] == 1
     collection.close()
+
+
+def _event(page: gr.Blocks, name: str) -> Callable[..., Any]:
+    """The function behind one of the page's events, to call as Gradio would."""
+    for block_fn in page.fns.values():
+        if block_fn.fn is not None and getattr(block_fn.fn, "__name__", None) == name:
+            return block_fn.fn
+    raise AssertionError(f"the page has no event {name!r}")
+
+
+def test_asking_an_unknown_collection_is_an_error_that_creates_nothing(
+    sampled: Settings, embeddings: CountingEmbeddings
+) -> None:
+    chain = build_chain(sampled, llm=RecordingChatModel(), embeddings=embeddings)
+    page = build_page(chain, sampled)
+    before = stored_collections(sampled)
+    listed = r"there is no collection 'nope' \(the collections are: news\)"
+    with pytest.raises(gr.Error, match=listed):
+        _event(page, "ask")("How many officers died in the ambush?", "", "nope")
+    *_, (messages, exchanges, _) = session.ask(chain, "How many died?", [], collection="nope")
+    assert "newsqa-error" in messages[-1]["content"] and exchanges == []
+    assert "there is no collection &#x27;nope&#x27;" in messages[-1]["content"]
+    assert stored_collections(sampled) == before
+    # The box offers the collections that exist, and nothing typed in.
+    (box,) = [b for b in page.blocks.values() if b.elem_id == "newsqa-collection"]
+    assert isinstance(box, gr.Dropdown) and not box.allow_custom_value
+    assert [choice[0] for choice in box.choices] == ["news"]
+
+
+def test_the_articles_tab_creates_a_collection_only_under_a_plain_new_name(
+    sampled: Settings, embeddings: CountingEmbeddings
+) -> None:
+    chain = build_chain(sampled, llm=RecordingChatModel(), embeddings=embeddings)
+    create = _event(build_page(chain, sampled), "create")
+    for bad, why in [
+        ("Wire Feed", "cannot name a new collection: use 3-63 lowercase"),
+        ("", "cannot name a new collection"),
+        ("news", "there is already a collection &#x27;news&#x27;"),
+    ]:
+        message, box, name = create(bad)
+        assert "newsqa-error" in message and why in message, (bad, message)
+        assert box == gr.update() and name == gr.update()
+    assert collection_names(sampled) == ["news"]
+
+    message, box, name = create("  wire-2021 ")
+    assert "Created collection wire-2021" in message
+    assert box["value"] == "wire-2021" and box["choices"] == ["news", "wire-2021"]
+    assert name == ""
+    assert collection_names(sampled) == ["news", "wire-2021"]
+    assert chain.collection("wire-2021").stats()["articles"] == 0

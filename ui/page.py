@@ -1,5 +1,5 @@
 """The Gradio page: a Chat tab with a sources panel and filters, an Articles tab for
-uploads and index stats, and the ``/ask`` API endpoint.
+uploads, index stats and creating a collection, and the ``/ask`` API endpoint.
 
 Every model-bound event (chat, API, ingest) shares one concurrency slot ("work"): on a
 2-core box one generation or ingest at a time, the others wait in Gradio's queue with
@@ -14,10 +14,13 @@ from typing import Any
 import gradio as gr
 
 from assistant import NewsQA
-from index.errors import NewsqaError
+from index.collection import NewsCollection, collection_names
+from index.errors import InvalidInput, NewsqaError
 from index.loaders import SUFFIXES
+from index.store import check_new_collection_name
 from settings import Settings
 from ui import render, session
+from ui.access import login
 from ui.uploads import ingest_uploads, report_html
 
 # Opens the card of a clicked citation marker and scrolls to its highlighted quote.
@@ -67,7 +70,10 @@ def build_page(chain: NewsQA, settings: Settings) -> gr.Blocks:
     work: dict[str, Any] = {"concurrency_id": "work", "concurrency_limit": 1}
 
     def collection_choices() -> list[str]:
-        names = chain.collection().siblings()
+        try:
+            names = collection_names(settings)
+        except NewsqaError:
+            names = []
         return names if settings.collection in names else [settings.collection, *names]
 
     def source_choices(collection: str) -> list[str]:
@@ -134,6 +140,23 @@ def build_page(chain: NewsQA, settings: Settings) -> gr.Blocks:
             gr.update(choices=collection_choices()),
         )
 
+    def create(name: str) -> tuple[str, Any, Any]:
+        """The one way the page makes a collection: a valid name that is not taken."""
+        name = name.strip()
+        try:
+            check_new_collection_name(name)
+            if name in collection_names(settings):
+                raise InvalidInput(f"there is already a collection {name!r}")
+            NewsCollection(settings.model_copy(update={"collection": name}), create=True).close()
+        except NewsqaError as error:
+            return render.error_message(str(error)), gr.update(), gr.update()
+        created = f"Created collection {name}; it is selected: upload its articles above."
+        return (
+            f'<div class="newsqa-report">{render.text(created)}</div>',
+            gr.update(choices=collection_choices(), value=name),
+            "",
+        )
+
     def switch(collection: str) -> tuple[Any, str]:
         return gr.update(choices=source_choices(collection), value=""), stats(collection)
 
@@ -149,7 +172,6 @@ def build_page(chain: NewsQA, settings: Settings) -> gr.Blocks:
                 collection_choices(),
                 value=settings.collection,
                 label="Collection",
-                allow_custom_value=True,
                 elem_id="newsqa-collection",
                 scale=0,
                 min_width=220,
@@ -200,6 +222,18 @@ def build_page(chain: NewsQA, settings: Settings) -> gr.Blocks:
             report = gr.HTML(elem_id="newsqa-report")
             gr.Markdown("### Index")
             stats_view = gr.HTML(stats(settings.collection), elem_id="newsqa-stats")
+            gr.Markdown("### New collection")
+            with gr.Row():
+                new_name = gr.Textbox(
+                    placeholder="name: 3-63 lowercase letters, digits, _ or -",
+                    show_label=False,
+                    elem_id="newsqa-new-collection",
+                    scale=4,
+                )
+                create_button = gr.Button(
+                    "Create collection", elem_id="newsqa-create", scale=0, min_width=170
+                )
+            created = gr.HTML(elem_id="newsqa-created")
 
         inputs = [pending, exchanges, collection, published_from, published_to, source]
         outputs = [chatbot, exchanges, panel]
@@ -225,17 +259,32 @@ def build_page(chain: NewsQA, settings: Settings) -> gr.Blocks:
             api_visibility="private",
             **work,
         )
-        page.load(lambda c: stats(c), collection, stats_view, queue=False)
+        create_button.click(
+            create,
+            new_name,
+            [created, collection, new_name],
+            api_visibility="private",
+            queue=False,
+        )
+        # Collections made since the page was built (by the CLI, another user) appear
+        # on reload.
+        page.load(
+            lambda c: (stats(c), gr.update(choices=collection_choices())),
+            collection,
+            [stats_view, collection],
+            queue=False,
+        )
         gr.api(ask, api_name="ask", **work)
     return page
 
 
 def launch(page: gr.Blocks, settings: Settings, **overrides: Any) -> None:
-    password = settings.ui_password.get_secret_value()
+    """Serve the page; refuses (``InvalidInput``) a login or host that ui/access.py
+    does not allow."""
     page.queue(default_concurrency_limit=1).launch(
         server_name=settings.host,
         server_port=settings.port,
-        auth=(settings.ui_user, password) if settings.ui_user and password else None,
+        auth=login(settings),
         max_file_size=settings.upload_max_bytes,
         head=HEAD,
         css=CSS,
