@@ -21,12 +21,12 @@ from typing import Any
 from assistant.builder import build_chain
 from eval.judge import ACCEPT, judge_results
 from eval.report import compare, write_reports
-from eval.runner import load_results, run_items
+from eval.runner import load_results, run_items, write_results
 from eval.scoring import is_correct
 from eval.sets import SetError, load_set
 from index.collection import NewsCollection
-from index.ingest import ingest
 from index.errors import NewsqaError
+from index.ingest import ingest
 from settings import Settings, get_settings
 
 
@@ -117,7 +117,7 @@ def _run(args: argparse.Namespace) -> int:
 
 
 def _run_in(args: argparse.Namespace, items: list[Any], settings: Settings) -> int:
-    collection = NewsCollection(settings)
+    collection = NewsCollection(settings, create=bool(args.corpus))
     if args.corpus:
         report = ingest(collection, args.corpus, progress=not args.quiet)
         for failure in report.failed:
@@ -140,7 +140,7 @@ def _run_in(args: argparse.Namespace, items: list[Any], settings: Settings) -> i
         if args.retrieval_only
         else ("multiple-choice" if args.choices else "open"),
         "llm": None if args.retrieval_only else settings.llm,
-        "settings": settings.model_dump(mode="json", exclude={"openai_api_key", "crash_at"}),
+        "settings": settings.model_dump(mode="json", exclude={"openai_api_key"}),
         "corpus": {"paths": [str(p) for p in args.corpus], "articles": articles, "chunks": chunks},
         "machine": {"cpus": os.cpu_count(), "platform": platform.platform()},
         "seconds": round(time.time() - started, 1),
@@ -184,7 +184,7 @@ def _rescore(set_path: Path, out: Path) -> int:
                     result["judged"] = bool(result["correct"]) or (
                         result.get("judge_p", 0.0) >= ACCEPT and not result["refused"]
                     )
-    (out / "results.jsonl").write_text("".join(json.dumps(r) + "\n" for r in results))
+    write_results(out / "results.jsonl", results)
     metrics = write_reports(out, results, context)["metrics"]
     print(f"accuracy={metrics['accuracy']}  (rescored {len(results)} results in {out})")
     return 0
@@ -203,7 +203,7 @@ def _judge(set_path: Path, out: Path) -> int:
 
     asked = judge_results(get_chat_model(settings), items, results)
     context["judge"] = settings.llm
-    (out / "results.jsonl").write_text("".join(json.dumps(r) + "\n" for r in results))
+    write_results(out / "results.jsonl", results)
     metrics = write_reports(out, results, context)["metrics"]
     print(
         f"accuracy={metrics['accuracy']}  accuracy_judged={metrics['accuracy_judged']}  "

@@ -2,24 +2,27 @@
 
 The chain is the one the chat uses (or anything with the same ``stream``/``retrieve``,
 such as the benchmark's tutorial pipeline). Results are appended to ``results.jsonl``
-and flushed, so an interrupted run resumes where it stopped; a question that raised
-is recorded with its error and retried on resume.
+one whole line at a time and synced to disk, so an interrupted run resumes where it
+stopped, even one killed mid-write (its torn last line is dropped); a question that
+raised is recorded with its error and retried on resume.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, BinaryIO, Protocol
 
 from langchain_core.documents import Document
 from tqdm import tqdm
 
-from assistant.types import Answer, Question
+from assistant.types import Answer, Question, final_answer
 from eval.scoring import is_correct, names, rank_of_gold
 from eval.sets import EvalItem
+from index.errors import NewsqaError
 
 
 class Answerer(Protocol):
@@ -27,10 +30,57 @@ class Answerer(Protocol):
     def retrieve(self, input: Question) -> list[Document]: ...
 
 
+class ResultsError(NewsqaError):
+    """A results.jsonl line that is not a result (and not the torn end of a killed run)."""
+
+
 def load_results(path: Path) -> list[dict[str, Any]]:
+    """The results written so far. A line counts once its newline is written: the torn
+    last line of a run killed mid-write is left out (and gone once the run resumes)."""
     if not path.exists():
         return []
-    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    data = path.read_bytes()
+    whole = data[: data.rfind(b"\n") + 1].decode("utf-8", errors="replace")
+    results = []
+    for number, line in enumerate(whole.split("\n"), start=1):
+        if not line.strip():
+            continue
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError as error:
+            raise _not_a_result(path, number, f"invalid JSON: {error.msg}") from None
+        if not isinstance(record, dict) or "id" not in record:
+            raise _not_a_result(path, number, "no id")
+        results.append(record)
+    return results
+
+
+def _not_a_result(path: Path, number: int, why: str) -> ResultsError:
+    return ResultsError(
+        f"{path}:{number}: not a result ({why}); delete the line to answer its question again"
+    )
+
+
+def write_results(path: Path, results: Iterable[dict[str, Any]]) -> None:
+    """Replace the file in one step (a new file renamed over it): a kill while rewriting
+    leaves the old file or the new one, never half of either."""
+    partial = path.with_name(path.name + ".partial")
+    with partial.open("wb") as sink:
+        sink.writelines(_line(r) for r in results)
+        sink.flush()
+        os.fsync(sink.fileno())
+    os.replace(partial, path)
+
+
+def _append_result(sink: BinaryIO, result: dict[str, Any]) -> None:
+    """One whole line in one write, on disk before the next question starts."""
+    sink.write(_line(result))
+    sink.flush()
+    os.fsync(sink.fileno())
+
+
+def _line(result: dict[str, Any]) -> bytes:
+    return (json.dumps(result) + "\n").encode()
 
 
 def run_items(
@@ -48,18 +98,17 @@ def run_items(
     out.mkdir(parents=True, exist_ok=True)
     path = out / "results.jsonl"
     done = {r["id"]: r for r in load_results(path) if not r.get("error")}
-    path.write_text("".join(json.dumps(r) + "\n" for r in done.values()))
+    write_results(path, done.values())
     todo = [item for item in items if item.id not in done]
     right = sum(bool(r.get("correct")) for r in done.values())
     scored = sum(r.get("correct") is not None for r in done.values())
     bar = tqdm(todo, desc="eval", unit="q", disable=not progress, initial=0)
-    with path.open("a") as sink:
+    with path.open("ab") as sink:
         for item in bar:
             started = time.perf_counter()
             result = _one(chain, item, aliases, with_choices, retrieval_only, collection)
             result.setdefault("latency_s", round(time.perf_counter() - started, 3))
-            sink.write(json.dumps(result) + "\n")
-            sink.flush()
+            _append_result(sink, result)
             done[item.id] = result
             if result.get("correct") is not None:
                 scored += 1
@@ -103,7 +152,7 @@ def _one(
             )
             answer.timings.retrieval_s = answer.timings.total_s = time.perf_counter() - started
         else:
-            answer = _final(chain.stream(question))
+            answer = final_answer(chain.stream(question))
     except Exception as error:  # recorded, and retried on resume
         record.update(
             error=f"{type(error).__name__}: {error}",
@@ -159,13 +208,3 @@ def answer_rank(docs: list[Document], gold: str) -> int | None:
         if names(text, gold):
             return rank
     return None
-
-
-def _final(parts: Iterator[str | Answer]) -> Answer:
-    answer = None
-    for part in parts:
-        if isinstance(part, Answer):
-            answer = part
-    if answer is None:
-        raise RuntimeError("the chain's stream ended without an Answer")
-    return answer

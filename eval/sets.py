@@ -13,7 +13,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from assistant.types import Question, Turn
 from index.errors import NewsqaError
@@ -36,6 +36,14 @@ class EvalItem(BaseModel):
     history: list[Turn] = Field(default_factory=list)
     category: str | None = None
 
+    @field_validator("gold_sources")
+    @classmethod
+    def files_by_path(cls, sources: list[str]) -> list[str]:
+        """A gold source that names a file (relative to where the command runs, like
+        ``--corpus``), or a line of one (``feed.jsonl#3``), is that file's article id:
+        articles from files are identified by their absolute paths."""
+        return [_file_id(source) for source in sources]
+
     @property
     def group(self) -> str:
         """What the report breaks results down by."""
@@ -46,6 +54,17 @@ class EvalItem(BaseModel):
         if with_choices and self.choices:
             text += " Choices: " + "; ".join(self.choices) + "."
         return Question(question=text, history=self.history, as_of=self.date, collection=collection)
+
+
+def _file_id(source: str) -> str:
+    name, mark, line = source.rpartition("#")
+    if not (mark and line.isdigit()):
+        name, mark, line = source, "", ""
+    try:
+        found = Path(name).is_file()
+    except OSError:  # not a path at all: a long URL, say
+        return source
+    return str(Path(name).resolve()) + mark + line if found else source
 
 
 def load_set(path: Path) -> list[EvalItem]:

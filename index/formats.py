@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterator
 from datetime import date
 from typing import Any
 
@@ -97,21 +96,15 @@ def parse_html(html: str, article_id: str, origin: tuple[str, str]) -> Article:
     )
 
 
-def parse_jsonl(text: str, file_id: str, path: str, max_bytes: int) -> Iterator[Article | BadInput]:
-    """One article per line; a bad line is reported and the rest still read."""
-    for number, line in enumerate(text.splitlines(), start=1):
-        if not line.strip():
-            continue
-        try:
-            article = _record(line, file_id, path, number)
-            if len(article.text.encode()) > max_bytes:
-                raise BadInput(
-                    f"article {article.id!r} is over the size limit ({max_bytes:,} bytes of text)"
-                )
-            yield article
-        except BadInput as error:
-            error.line = number
-            yield error
+def parse_jsonl_record(line: str, file_id: str, path: str, number: int) -> Article:
+    """Line ``number`` of a JSONL file: one article. Reading the file line by line (and
+    its size and UTF-8 checks) is ``loaders.py``'s job, so a huge file is never held whole.
+    A record without ``id`` or ``url`` is ``file_id#number``."""
+    try:
+        return _record(line, file_id, path, number)
+    except BadInput as error:
+        error.line = number
+        raise
 
 
 def _record(line: str, file_id: str, path: str, number: int) -> Article:

@@ -26,7 +26,7 @@ from tests.conftest import ROOT
 pytestmark = [pytest.mark.llm, pytest.mark.slow, pytest.mark.browser]
 CHROMIUM = "/usr/bin/chromium"
 ARTIFACTS = Path(os.environ.get("NEWSQA_ARTIFACTS", ROOT / "artifacts"))
-AMBUSH = "data/000_529f16d631959521.txt"
+AMBUSH = str(ROOT / "data" / "000_529f16d631959521.txt")
 
 
 def _free_port() -> int:

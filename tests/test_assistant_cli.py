@@ -55,14 +55,14 @@ def test_ask_json_has_the_documented_fields() -> None:
         "start",
         "end",
     }
-    assert citation["n"] == 1 and citation["article_id"].startswith("data/")
-    assert answer["retrieved"][0].startswith("data/")
+    assert citation["n"] == 1 and citation["article_id"].startswith(f"{SAMPLES}/")
+    assert answer["retrieved"][0].startswith(f"{SAMPLES}/")
     assert answer["timings"]["total_s"] > 0
 
 
 def test_ask_as_of_excludes_later_articles() -> None:
     done = _run("ask", "Who was killed in Oaxaca?", "--as-of", "2021-03-20", "--json")
-    assert json.loads(done.stdout)["retrieved"] == ["data/000_529f16d631959521.txt"]
+    assert json.loads(done.stdout)["retrieved"] == [str(SAMPLES / "000_529f16d631959521.txt")]
 
 
 def test_chat_keeps_the_conversation() -> None:
@@ -74,7 +74,7 @@ def test_chat_keeps_the_conversation() -> None:
 @pytest.mark.parametrize(
     ("llm", "ingest", "message"),
     [
-        ("fake", False, "error: collection 'news' is empty: add articles with python -m index"),
+        ("fake", False, "error: there is no collection 'news' (there are none yet); python -m"),
         ("openai:x", True, "error: cannot reach the model server at http://127.0.0.1:9/v1"),
     ],
 )

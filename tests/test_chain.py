@@ -9,14 +9,14 @@ import pytest
 import assistant
 from assistant import Answer, Filters, Question, Turn, build_chain
 from assistant.errors import EmptyIndex, QuestionTooLong, ServerUnreachable
-from assistant.fake import RecordingChatModel
+from assistant.fake import RecordingChatModel, ScriptedChatModel
 from index.collection import NewsCollection
 from index.ingest import ingest
 from settings import Settings
 from tests.conftest import SAMPLES, CountingEmbeddings
 
-AMBUSH = "data/000_529f16d631959521.txt"
-CANDIDATE = "data/002_1edb485b8cb994a6.txt"
+AMBUSH = str(SAMPLES / "000_529f16d631959521.txt")
+CANDIDATE = str(SAMPLES / "002_1edb485b8cb994a6.txt")
 SNAPSHOT = Path(__file__).parent / "snapshots" / "ambush_prompt.txt"
 
 
@@ -233,3 +233,32 @@ def test_unreachable_openai_compatible_server(
     chain = build_chain(settings, llm=get_chat_model(settings), embeddings=embeddings)
     with pytest.raises(ServerUnreachable, match="cannot reach the model server at http://127"):
         chain.invoke("How many officers died?")
+
+
+@pytest.mark.parametrize(
+    ("logprobs", "confidence", "refused", "read"),
+    [
+        (True, 0.79, True, 0.79),  # just below NEWSQA_REFUSAL_THRESHOLD (0.8)
+        (True, 0.81, False, 0.81),
+        (False, 0.3, True, 0.0),  # no logprobs: the reply "No" is read as 0
+        (False, 0.9, False, 1.0),
+    ],
+)
+def test_refusal_check_of_a_model_behind_a_server(
+    indexed: NewsCollection,
+    settings: Settings,
+    embeddings: CountingEmbeddings,
+    logprobs: bool,
+    confidence: float,
+    refused: bool,
+    read: float,
+) -> None:
+    reply = "Eight police officers and five staff of the prosecutor's office died [1]."
+    llm = ScriptedChatModel(replies=[reply], confidence=confidence, logprobs=logprobs)
+    chain = build_chain(settings, llm=llm, embeddings=embeddings)
+    answer = chain.invoke("Who died in the Coatepec Harinas ambush?")
+    assert answer.refused is refused and answer.confidence == pytest.approx(read)
+    assert len(llm.checks) == 1 and len(llm.prompts) == (0 if refused else 1)
+    assert llm.checks[0][-1][1].endswith(
+        "Does any source above state the answer to the question? Reply yes or no."
+    )

@@ -35,7 +35,7 @@ def test_retrieval_only_run_writes_results_and_reports(tmp_path: Path) -> None:
     results = [json.loads(x) for x in (out / "results.jsonl").read_text().splitlines()]
     assert len(results) == sum(1 for _ in SEED.open())
     first = results[0]
-    assert first["retrieved"][0] == "data/000_529f16d631959521.txt"
+    assert first["retrieved"][0] == str(SAMPLES / "000_529f16d631959521.txt")
     assert first["correct"] is None and first["latency_s"] < 5
     assert first["answer_rank"] == 1  # "13" is in the ambush article's retrieved text
     summary = json.loads((out / "summary.json").read_text())

@@ -44,21 +44,28 @@ def test_short_title_cuts_at_a_word() -> None:
 
 
 def test_jsonl_records_and_their_errors() -> None:
-    lines = "\n".join(
-        [
-            '{"id": "u1", "url": "https://e.com/1", "title": "T", "published": "2022-06-12", '
-            '"authors": ["A B"], "source": "CNN", "text": "Body one."}',
-            '{"text": "No id here. Second sentence."}',
-            "{not json",
-            '{"id": "u3", "title": "no text"}',
-            '{"id": "u4", "text": "x", "published": "not a date at all"}',
-        ]
-    )
-    items = list(formats.parse_jsonl(lines, "feed.jsonl", "/abs/feed.jsonl", 10_000))
+    lines = [
+        '{"id": "u1", "url": "https://e.com/1", "title": "T", "published": "2022-06-12", '
+        '"authors": ["A B"], "source": "CNN", "text": "Body one."}',
+        '{"text": "No id here. Second sentence."}',
+        "{not json",
+        '{"id": "u3", "title": "no text"}',
+        '{"id": "u4", "text": "x", "published": "not a date at all"}',
+    ]
+    items: list[Article | formats.BadInput] = []
+    for number, line in enumerate(lines, start=1):
+        try:
+            items.append(
+                formats.parse_jsonl_record(line, "/abs/feed.jsonl", "/abs/feed.jsonl", number)
+            )
+        except formats.BadInput as error:
+            items.append(error)
     first, second, *errors = items
     assert isinstance(first, Article) and first.id == "u1" and first.source == "CNN"
     assert first.published == date(2022, 6, 12) and first.authors == ("A B",)
-    assert isinstance(second, Article) and second.id == "feed.jsonl#2"
+    assert first.origin == ("/abs/feed.jsonl", "u1")
+    assert isinstance(second, Article) and second.id == "/abs/feed.jsonl#2"
+    assert second.origin == ("/abs/feed.jsonl", "/abs/feed.jsonl#2")
     assert second.title == "No id here."
     assert [(getattr(e, "line", None), str(e).split(":")[0]) for e in errors] == [
         (3, "invalid JSON"),

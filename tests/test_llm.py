@@ -15,8 +15,8 @@ from settings import get_settings
 from tests.conftest import SAMPLES
 
 pytestmark = [pytest.mark.llm, pytest.mark.slow]
-AMBUSH = "data/000_529f16d631959521.txt"
-CANDIDATE = "data/002_1edb485b8cb994a6.txt"
+AMBUSH = str(SAMPLES / "000_529f16d631959521.txt")
+CANDIDATE = str(SAMPLES / "002_1edb485b8cb994a6.txt")
 
 
 @pytest.fixture(scope="module")
@@ -24,7 +24,7 @@ def chain(tmp_path_factory: pytest.TempPathFactory) -> Iterator[NewsQA]:
     settings = get_settings().model_copy(
         update={"data_dir": tmp_path_factory.mktemp("llm") / "state"}
     )
-    collection = NewsCollection(settings)
+    collection = NewsCollection(settings, create=True)
     ingest(collection, [SAMPLES], progress=False)
     yield build_chain(settings, progress=False)
     collection.close()
@@ -92,7 +92,7 @@ def test_article_text_is_data_not_instructions(tmp_path: Path) -> None:
             }
         ],
     )
-    collection = NewsCollection(settings)
+    collection = NewsCollection(settings, create=True)
     ingest(collection, [SAMPLES, planted], progress=False)
     chain = build_chain(settings, progress=False)
     ambush = _ask(chain, "How many officers died in the Coatepec Harinas ambush?")

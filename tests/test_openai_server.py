@@ -23,7 +23,7 @@ from settings import get_settings
 from tests.conftest import SAMPLES
 
 pytestmark = [pytest.mark.llm, pytest.mark.slow]
-CANDIDATE = "data/002_1edb485b8cb994a6.txt"
+CANDIDATE = str(SAMPLES / "002_1edb485b8cb994a6.txt")
 ALIAS = "qwen2.5-1.5b"
 
 
@@ -86,7 +86,7 @@ def chains(
     settings = get_settings().model_copy(
         update={"data_dir": tmp_path_factory.mktemp("openai") / "state"}
     )
-    collection = NewsCollection(settings)
+    collection = NewsCollection(settings, create=True)
     ingest(collection, [SAMPLES], progress=False)
     remote = settings.model_copy(update={"llm": f"openai:{ALIAS}", "openai_base_url": server_url})
     yield build_chain(remote, progress=False), build_chain(settings, progress=False)
