@@ -142,6 +142,8 @@ def test_an_upload_embedded_with_another_model_is_one_message_and_changes_nothin
     assert 'class="newsqa-error"' in report
     assert f"embedded with {MODEL_NAME}, not other/model-v2" in report
     assert other.texts == 0 and _contents(settings) == before
+    # and no copy is kept that a user would take for an ingested upload
+    assert not list((settings.data_dir / "uploads").rglob("bridge*"))
 
     # The CLI, when the catalog records another model than the one it loads.
     collection = NewsCollection(settings)

@@ -52,7 +52,13 @@ def ingest_uploads(
             shutil.copyfile(upload, copy)
             created.add(copy)
         uploaded[copy] = upload.name
-    ingested = ingest(collection, list(uploaded), progress=progress) if uploaded else None
+    try:
+        ingested = ingest(collection, list(uploaded), progress=progress) if uploaded else None
+    except BaseException:  # the upload failed as a whole (store down, another model):
+        # keep no copy the user would take for an ingested file
+        for copy in created:
+            copy.unlink(missing_ok=True)
+        raise
     report = _report(ingested or IngestReport(), uploaded, created)
     report.failed[:0] = too_big
     return report
