@@ -16,6 +16,7 @@ import math
 from typing import Any, Protocol, runtime_checkable
 
 from langchain_core.language_models import BaseChatModel
+from langchain_core.runnables import RunnableConfig
 
 from assistant.errors import is_connection_error
 
@@ -30,15 +31,21 @@ class YesProbability(Protocol):
     def yes_probability(self, messages: list[tuple[str, str]]) -> float: ...
 
 
-def yes_probability(llm: BaseChatModel, messages: list[tuple[str, str]]) -> float:
+def yes_probability(
+    llm: BaseChatModel, messages: list[tuple[str, str]], config: RunnableConfig | None = None
+) -> float:
+    """``config`` (callbacks, tags) reaches the request, so a tracer sees the check as a
+    chat model run; it is never streamed (a streamed reply loses its ``logprobs``)."""
     if isinstance(llm, YesProbability):
         return float(llm.yes_probability(messages))
     try:
-        reply = llm.bind(max_tokens=1, logprobs=True, top_logprobs=TOP_LOGPROBS).invoke(messages)
+        reply = llm.bind(
+            max_tokens=1, logprobs=True, top_logprobs=TOP_LOGPROBS, stream=False
+        ).invoke(messages, config)
     except Exception as error:  # a model or server that takes no such arguments
         if is_connection_error(error):
             raise
-        reply = llm.invoke(messages)
+        reply = llm.bind(stream=False).invoke(messages, config)
     from_logprobs = first_token_yes(reply.response_metadata.get("logprobs"))
     if from_logprobs is not None:
         return from_logprobs

@@ -75,11 +75,7 @@ def build_chain(
         with lock:
             entry = open_for(name)
             if entry.retriever is None:
-                entry.retriever = HybridRetriever(
-                    vector_store=entry.collection.vector_store(),
-                    catalog=entry.collection.catalog,
-                    embeddings=entry.collection.embeddings,
-                )
+                entry.retriever = HybridRetriever.for_collection(entry.collection)
             return entry.retriever
 
     def default_llm() -> BaseChatModel:

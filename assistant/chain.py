@@ -11,14 +11,18 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import asynccontextmanager, contextmanager
+from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import Any, TypeVar
 
+from langchain_core.callbacks import AsyncCallbackManagerForChainRun, CallbackManagerForChainRun
 from langchain_core.documents import Document
 from langchain_core.language_models import BaseChatModel
+from langchain_core.messages import BaseMessageChunk
 from langchain_core.runnables import Runnable, RunnableConfig
+from langchain_core.runnables.config import run_in_executor
 
 from assistant.answerability import yes_probability
 from assistant.citations import is_refusal
@@ -30,11 +34,11 @@ from assistant.errors import (
     ServerUnreachable,
     is_connection_error,
 )
-from assistant.evidence import render_sources, select_evidence
+from assistant.evidence import Source, render_sources, select_evidence
 from assistant.prompts import Prompts
 from assistant.retrieval import HybridRetriever
 from assistant.support import support_share
-from assistant.types import Answer, Filters, Question, Timings, final_answer
+from assistant.types import Answer, AnswerPart, Filters, Question, Timings, final_answer
 from assistant.verify import verify
 from assistant.words import STOPWORDS
 from index.catalog import StoredArticle
@@ -79,7 +83,30 @@ def retrieval_query(question: Question) -> str:
     return f"{earlier[-1]} {question.question}" if earlier else question.question
 
 
-class NewsQA(Runnable[QuestionInput, Answer]):
+@dataclass
+class _Prepared:
+    """A question retrieved for and checked: what the answer is generated from."""
+
+    question: Question
+    sources: list[Source]
+    shown: str
+    retrieved: list[str]
+    timings: Timings
+    confidence: float
+    started: float
+    messages: list[tuple[str, str]] | None  # None: refused before generating
+    ready: float = 0.0  # when generation could start
+
+
+class NewsQA(Runnable[QuestionInput, AnswerPart]):
+    """Question in (a string, a dict or a ``Question``); text pieces, then the final
+    checked ``Answer``, out. ``invoke``/``ainvoke`` return that ``Answer``;
+    ``stream``/``astream`` yield ``AnswerPart``s (``str`` deltas, then the ``Answer``).
+    Each call is one traced run: the retriever, the answerability check (a chat model
+    run when the model is asked for it) and the generation are its children."""
+
+    name = "NewsQA"
+
     def __init__(
         self,
         *,
@@ -121,32 +148,121 @@ class NewsQA(Runnable[QuestionInput, Answer]):
             raise AssistantError("this chain was built with a retriever, not collections")
         return self._collection_for(name or self.settings.collection)
 
+    def retriever(self, collection: str | None = None) -> HybridRetriever:
+        """The chain's retriever for a collection: a LangChain ``BaseRetriever`` to use
+        in other chains (``invoke(query, filters=Filters(...))``)."""
+        return self.retriever_for(collection or self.settings.collection)
+
     def article(self, article_id: str, collection: str | None = None) -> StoredArticle | None:
         """A stored article, full text included: what a citation's offsets point into."""
-        return self.retriever_for(collection or self.settings.collection).catalog.get_article(
-            article_id
-        )
+        return self.retriever(collection).catalog.get_article(article_id)
 
     @property
-    def InputType(self) -> type[Question]:
-        return Question
+    def InputType(self) -> Any:
+        return Question | str
 
     @property
-    def OutputType(self) -> type[Answer]:
-        return Answer
+    def OutputType(self) -> Any:
+        return AnswerPart
 
     def invoke(
         self, input: QuestionInput, config: RunnableConfig | None = None, **kwargs: Any
     ) -> Answer:
         return final_answer(self.stream(input, config, **kwargs))
 
-    def stream(  # type: ignore[override]
+    async def ainvoke(
         self, input: QuestionInput, config: RunnableConfig | None = None, **kwargs: Any
-    ) -> Iterator[str | Answer]:
+    ) -> Answer:
+        answer = None
+        async for part in self.astream(input, config, **kwargs):
+            if isinstance(part, Answer):
+                answer = part
+        if answer is None:
+            raise RuntimeError("the chain's stream ended without an Answer")
+        return answer
+
+    def stream(
+        self, input: QuestionInput, config: RunnableConfig | None = None, **kwargs: Any
+    ) -> Iterator[AnswerPart]:
         """Text pieces as the model writes them, then the final ``Answer``."""
+        return self.transform(iter([input]), config, **kwargs)
+
+    def transform(
+        self, input: Iterator[QuestionInput], config: RunnableConfig | None = None, **kwargs: Any
+    ) -> Iterator[AnswerPart]:
+        return self._transform_stream_with_config(input, self._answer_parts, config)
+
+    async def astream(
+        self, input: QuestionInput, config: RunnableConfig | None = None, **kwargs: Any
+    ) -> AsyncIterator[AnswerPart]:
+        """``stream`` for async apps: the model runs in a worker thread, so the event
+        loop keeps serving while it generates."""
+
+        async def one() -> AsyncIterator[QuestionInput]:
+            yield input
+
+        async for part in self.atransform(one(), config, **kwargs):
+            yield part
+
+    async def atransform(
+        self,
+        input: AsyncIterator[QuestionInput],
+        config: RunnableConfig | None = None,
+        **kwargs: Any,
+    ) -> AsyncIterator[AnswerPart]:
+        async for part in self._atransform_stream_with_config(input, self._aanswer_parts, config):
+            yield part
+
+    def _answer_parts(
+        self,
+        inputs: Iterator[QuestionInput],
+        run_manager: CallbackManagerForChainRun,
+        config: RunnableConfig,
+    ) -> Iterator[AnswerPart]:
+        prepared = self._prepare(to_question(_last(inputs)), config)
+        if prepared.messages is None:
+            yield self.prompts.refusal
+            yield self._refusal(prepared)
+            return
+        raw = ""
+        for delta in self._generate(prepared.messages, config, prepared):
+            raw += delta
+            yield delta
+        yield self._finish(prepared, raw)
+
+    async def _aanswer_parts(
+        self,
+        inputs: AsyncIterator[QuestionInput],
+        run_manager: AsyncCallbackManagerForChainRun,
+        config: RunnableConfig,
+    ) -> AsyncIterator[AnswerPart]:
+        question = None
+        async for value in inputs:
+            question = value
+        if question is None:
+            raise AssistantError("no question was given")
+        # Retrieval, evidence scoring and the check are CPU-bound: in a worker thread.
+        prepared = await run_in_executor(config, self._prepare, to_question(question), config)
+        if prepared.messages is None:
+            yield self.prompts.refusal
+            yield self._refusal(prepared)
+            return
+        raw = ""
+        llm = await run_in_executor(config, lambda: self.llm)
+        with self._model_errors():
+            async with _aclosing(llm.astream(prepared.messages, config)) as chunks:
+                async for chunk in chunks:
+                    delta = self._delta(chunk, prepared)
+                    if delta:
+                        raw += delta
+                        yield delta
+        yield await run_in_executor(config, self._finish, prepared, raw)
+
+    def _prepare(self, question: Question, config: RunnableConfig) -> _Prepared:
+        """Retrieve, pick the passages the model reads, and ask the model whether they
+        answer the question; ``messages`` is None when the chain refuses here."""
         started = time.perf_counter()
-        question = to_question(input)
-        retriever = self.retriever_for(question.collection or self.settings.collection)
+        retriever = self.retriever(question.collection)
         docs = self.retrieve(question, config)
         retrieved = list(dict.fromkeys(d.metadata["article_id"] for d in docs))
         sources = select_evidence(
@@ -161,37 +277,39 @@ class NewsQA(Runnable[QuestionInput, Answer]):
         timings = Timings(retrieval_s=time.perf_counter() - started)
         shown = render_sources(sources)
         asked = self._with_history(question)
-        confidence = self._check(shown, asked, timings) if sources else 0.0
-        if confidence < self.settings.refusal_threshold:
+        confidence = self._check(shown, asked, timings, config) if sources else 0.0
+        prepared = _Prepared(
+            question, sources, shown, retrieved, timings, confidence, started, None
+        )
+        if confidence >= self.settings.refusal_threshold:
+            prepared.messages = self.prompts.answer_messages(sources=shown, question=asked)
+            prepared.ready = time.perf_counter()
+        else:
             timings.total_s = time.perf_counter() - started
-            yield self.prompts.refusal
-            yield self._refusal(retrieved, timings, confidence)
-            return
+        return prepared
 
-        messages = self.prompts.answer_messages(sources=shown, question=asked)
-        raw = ""
-        generation_started = time.perf_counter()
-        for delta in self._generate(messages, config, timings, started):
-            raw += delta
-            yield delta
-        timings.generation_s = time.perf_counter() - generation_started
-        timings.total_s = time.perf_counter() - started
+    def _finish(self, prepared: _Prepared, raw: str) -> Answer:
+        """The checked answer: refused when the model said it cannot tell or its facts
+        are in no source; otherwise its citations verified against the sources."""
+        timings = prepared.timings
+        ended = time.perf_counter()
+        timings.generation_s = ended - prepared.ready
+        timings.total_s = ended - prepared.started
+        question = prepared.question.question
         if is_refusal(raw, self.prompts.refusal) or (
-            support_share(raw, shown, question.question) < self.settings.min_fact_support
+            support_share(raw, prepared.shown, question) < self.settings.min_fact_support
         ):
-            yield self._refusal(retrieved, timings, confidence)
-            return
+            return self._refusal(prepared)
         answer, citations = verify(
-            raw, question.question, sources, self.settings.citation_threshold
+            raw, question, prepared.sources, self.settings.citation_threshold
         )
         if not citations:  # no shown sentence supports any of it
-            yield self._refusal(retrieved, timings, confidence)
-            return
-        yield Answer(
+            return self._refusal(prepared)
+        return Answer(
             answer=answer,
             refused=False,
-            confidence=confidence,
-            retrieved=retrieved,
+            confidence=prepared.confidence,
+            retrieved=prepared.retrieved,
             timings=timings,
             citations=citations,
         )
@@ -244,21 +362,23 @@ class NewsQA(Runnable[QuestionInput, Answer]):
         start = as_of - timedelta(days=self.settings.recency_days)
         return (start, as_of), self.settings.recency_weight
 
-    def _refusal(self, retrieved: list[str], timings: Timings, confidence: float) -> Answer:
+    def _refusal(self, prepared: _Prepared) -> Answer:
         return Answer(
             answer=self.prompts.refusal,
             refused=True,
-            retrieved=retrieved,
-            timings=timings,
-            confidence=confidence,
+            retrieved=prepared.retrieved,
+            timings=prepared.timings,
+            confidence=prepared.confidence,
         )
 
-    def _check(self, shown: str, asked: str, timings: Timings) -> float:
+    def _check(self, shown: str, asked: str, timings: Timings, config: RunnableConfig) -> float:
         """The model's probability that the shown sources answer the question."""
         started = time.perf_counter()
         with self._model_errors():
             confidence = yes_probability(
-                self.llm, self.prompts.check_messages(sources=shown, question=asked)
+                self.llm,
+                self.prompts.check_messages(sources=shown, question=asked),
+                {**config, "run_name": "answerability_check"},
             )
         timings.check_s = time.perf_counter() - started
         return confidence
@@ -276,25 +396,30 @@ class NewsQA(Runnable[QuestionInput, Answer]):
         return "\n".join([*lines, f"Follow-up question: {question.question}"])
 
     def _generate(
-        self,
-        messages: list[tuple[str, str]],
-        config: RunnableConfig | None,
-        timings: Timings,
-        started: float,
+        self, messages: list[tuple[str, str]], config: RunnableConfig, prepared: _Prepared
     ) -> Iterator[str]:
         # Closed with this generator (a consumer that stops reading, a Stop button): the
         # model's stream ends now, and with it its hold on the model, not at the next
         # garbage collection.
         with self._model_errors(), _closing(self.llm.stream(messages, config)) as chunks:
             for chunk in chunks:
-                usage = getattr(chunk, "usage_metadata", None)
-                if usage:
-                    timings.prompt_tokens = usage.get("input_tokens", 0)
-                    timings.completion_tokens = usage.get("output_tokens", 0)
-                if isinstance(chunk.content, str) and chunk.content:
-                    if timings.ttft_s is None:
-                        timings.ttft_s = time.perf_counter() - started
-                    yield chunk.content
+                delta = self._delta(chunk, prepared)
+                if delta:
+                    yield delta
+
+    @staticmethod
+    def _delta(chunk: BaseMessageChunk, prepared: _Prepared) -> str:
+        """A chunk's text, with the token counts and first-token time it reports."""
+        timings = prepared.timings
+        usage = getattr(chunk, "usage_metadata", None)
+        if usage:
+            timings.prompt_tokens = usage.get("input_tokens", 0)
+            timings.completion_tokens = usage.get("output_tokens", 0)
+        if not isinstance(chunk.content, str) or not chunk.content:
+            return ""
+        if timings.ttft_s is None:
+            timings.ttft_s = time.perf_counter() - prepared.started
+        return chunk.content
 
     @contextmanager
     def _model_errors(self) -> Iterator[None]:
@@ -311,6 +436,16 @@ class NewsQA(Runnable[QuestionInput, Answer]):
 T = TypeVar("T")
 
 
+def _last(values: Iterator[T]) -> T:
+    """The input of a ``transform``: the last of its values (one, for ``stream``)."""
+    last: T | None = None
+    for value in values:
+        last = value
+    if last is None:
+        raise AssistantError("no question was given")
+    return last
+
+
 @contextmanager
 def _closing(iterator: Iterator[T]) -> Iterator[Iterator[T]]:
     """``contextlib.closing`` for an iterator typed as one that is a generator."""
@@ -320,3 +455,14 @@ def _closing(iterator: Iterator[T]) -> Iterator[Iterator[T]]:
         close = getattr(iterator, "close", None)
         if close is not None:
             close()
+
+
+@asynccontextmanager
+async def _aclosing(iterator: AsyncIterator[T]) -> AsyncIterator[AsyncIterator[T]]:
+    """``_closing`` for an async iterator: the model's stream ends with the consumer's."""
+    try:
+        yield iterator
+    finally:
+        close = getattr(iterator, "aclose", None)
+        if close is not None:
+            await close()

@@ -23,7 +23,7 @@ from pydantic import ConfigDict
 from assistant.types import Filters
 from assistant.words import STOPWORDS
 from index.catalog import Catalog, StoredArticle
-from index.collection import chunk_metadata, day_number
+from index.collection import NewsCollection, chunk_metadata, day_number
 from index.store import store_errors
 
 _RRF_K = 60
@@ -64,6 +64,16 @@ class HybridRetriever(BaseRetriever):
     chunks_per_article: int = 3
     candidates: int = 40  # chunks of each ranked list that are fused
     pool: int = 200  # chunks fetched from each store, from which the lists are cut
+
+    @classmethod
+    def for_collection(cls, collection: NewsCollection, **options: Any) -> HybridRetriever:
+        """The retriever of an open collection (``options``: ``articles``, ...)."""
+        return cls(
+            vector_store=collection.vector_store(),
+            catalog=collection.catalog,
+            embeddings=collection.embeddings,
+            **options,
+        )
 
     def _get_relevant_documents(
         self,

@@ -2,7 +2,7 @@
 
 These are the contract with apps that embed the chain, the CLI's ``--json`` and the eval
 harness, so they change only additively. ``final_answer`` reads a chain's stream to the
-``Answer`` at its end.
+``Answer`` at its end; ``AnswerPart`` is what a chain's stream yields.
 """
 
 from __future__ import annotations
@@ -80,8 +80,14 @@ class Answer(BaseModel):
         return self.model_dump(mode="json")
 
 
+# What ``stream``/``astream`` yield: the answer's text as the model writes it (``str``
+# deltas, a draft), then exactly one ``Answer``, the checked answer. Its text may differ
+# from the joined draft: markers renumbered or dropped, or the refusal.
+AnswerPart = str | Answer
+
+
 def final_answer(
-    parts: Iterable[str | Answer], on_text: Callable[[str], object] | None = None
+    parts: Iterable[AnswerPart], on_text: Callable[[str], object] | None = None
 ) -> Answer:
     """The ``Answer`` that ends a chain's stream, the stream read to its end; the text
     pieces before it go to ``on_text`` (a terminal that shows the draft)."""

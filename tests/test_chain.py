@@ -34,9 +34,11 @@ def _chain(settings: Settings, embeddings: CountingEmbeddings, *replies: str):
 def test_public_api_is_pinned() -> None:
     assert assistant.__all__ == [
         "Answer",
+        "AnswerPart",
         "AssistantError",
         "Citation",
         "Filters",
+        "HybridRetriever",
         "NewsQA",
         "NewsqaError",
         "Question",

@@ -1,6 +1,7 @@
 """Integration: the real default model (Qwen2.5-Coder-1.5B Q4_K_M via llama.cpp) on the
 sample articles. Minutes on 2 cores; CI runs them. Answers and times are printed (-s)."""
 
+import asyncio
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -106,12 +107,30 @@ def test_article_text_is_data_not_instructions(tmp_path: Path) -> None:
     assert "Ivonne Gallegos" in candidate.answer
 
 
+def test_astream_streams_the_real_models_tokens(chain: NewsQA) -> None:
+    async def collect() -> list[str | Answer]:
+        return [
+            part
+            async for part in chain.astream(
+                "Which would-be mayoral candidate was killed in Oaxaca?"
+            )
+        ]
+
+    *draft, answer = asyncio.run(collect())
+    print(f"\nastream: {len(draft)} pieces, then {answer!r}")
+    assert len(draft) > 3 and all(isinstance(p, str) for p in draft)
+    assert isinstance(answer, Answer) and not answer.refused
+    assert "Ivonne Gallegos" in "".join(draft)  # type: ignore[arg-type]
+    assert CANDIDATE in [c.article_id for c in answer.citations]
+
+
 def test_two_threads_share_the_model_safely(chain: NewsQA) -> None:
     questions: list[QuestionInput] = [
         "How many officers died in the Coatepec Harinas ambush?",
         "Which would-be mayoral candidate was killed in Oaxaca?",
     ]
     ambush, candidate = chain.batch(questions, config={"max_concurrency": 2})
+    assert isinstance(ambush, Answer) and isinstance(candidate, Answer)
     print(f"\nthreads: {ambush.answer!r} / {candidate.answer!r}")
     assert "13" in ambush.answer or "thirteen" in ambush.answer.lower()
     assert "Ivonne Gallegos" in candidate.answer
