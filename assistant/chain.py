@@ -35,6 +35,7 @@ from assistant.errors import (
     is_connection_error,
 )
 from assistant.evidence import Source, render_sources, select_evidence
+from assistant.followup import clean_rewrite, conversation, leans_on_history, restates
 from assistant.prompts import Prompts
 from assistant.retrieval import HybridRetriever
 from assistant.support import support_share
@@ -46,6 +47,8 @@ from index.collection import NewsCollection, day_number
 from settings import Settings
 
 QuestionInput = Question | str | dict[str, Any]
+# A standalone question is one line; the cap only guards against a runaway reply.
+STANDALONE_TOKENS = 48
 RetrieverFactory = Callable[[str], HybridRetriever]
 CollectionFactory = Callable[[str], NewsCollection]
 
@@ -78,9 +81,12 @@ def in_window(docs: list[Document], window: DateWindow) -> list[Document]:
 
 
 def retrieval_query(question: Question) -> str:
-    """A follow-up is searched together with the question it follows."""
+    """A question that leans on the conversation is searched together with the question
+    it follows; one that stands on its own (or was rewritten to) is searched alone."""
     earlier = [t.content for t in question.history if t.role == "user"]
-    return f"{earlier[-1]} {question.question}" if earlier else question.question
+    if earlier and leans_on_history(question.question, question.history):
+        return f"{earlier[-1]} {question.question}"
+    return question.question
 
 
 @dataclass
@@ -96,6 +102,7 @@ class _Prepared:
     started: float
     messages: list[tuple[str, str]] | None  # None: refused before generating
     ready: float = 0.0  # when generation could start
+    standalone: str | None = None  # the follow-up rewritten, if it was
 
 
 class NewsQA(Runnable[QuestionInput, AnswerPart]):
@@ -262,6 +269,9 @@ class NewsQA(Runnable[QuestionInput, AnswerPart]):
         """Retrieve, pick the passages the model reads, and ask the model whether they
         answer the question; ``messages`` is None when the chain refuses here."""
         started = time.perf_counter()
+        standalone, standalone_s = self._standalone(question, config)
+        if standalone is not None:
+            question = question.model_copy(update={"question": standalone})
         retriever = self.retriever(question.collection)
         docs = self.retrieve(question, config)
         retrieved = list(dict.fromkeys(d.metadata["article_id"] for d in docs))
@@ -274,12 +284,24 @@ class NewsQA(Runnable[QuestionInput, AnswerPart]):
             budget_tokens=self.settings.context_tokens,
             stopwords=STOPWORDS,
         )
-        timings = Timings(retrieval_s=time.perf_counter() - started)
+        timings = Timings(
+            standalone_s=standalone_s,
+            retrieval_s=time.perf_counter() - started - standalone_s,
+        )
         shown = render_sources(sources)
-        asked = self._with_history(question)
+        # Only the question, never earlier answers: the model is not invited to repeat one.
+        asked = question.question
         confidence = self._check(shown, asked, timings, config) if sources else 0.0
         prepared = _Prepared(
-            question, sources, shown, retrieved, timings, confidence, started, None
+            question=question,
+            sources=sources,
+            shown=shown,
+            retrieved=retrieved,
+            timings=timings,
+            confidence=confidence,
+            started=started,
+            messages=None,
+            standalone=standalone,
         )
         if confidence >= self.settings.refusal_threshold:
             prepared.messages = self.prompts.answer_messages(sources=shown, question=asked)
@@ -296,8 +318,10 @@ class NewsQA(Runnable[QuestionInput, AnswerPart]):
         timings.generation_s = ended - prepared.ready
         timings.total_s = ended - prepared.started
         question = prepared.question.question
-        if is_refusal(raw, self.prompts.refusal) or (
-            support_share(raw, prepared.shown, question) < self.settings.min_fact_support
+        if (
+            is_refusal(raw, self.prompts.refusal)
+            or support_share(raw, prepared.shown, question) < self.settings.min_fact_support
+            or restates(raw, prepared.question.history, question)
         ):
             return self._refusal(prepared)
         answer, citations = verify(
@@ -312,6 +336,7 @@ class NewsQA(Runnable[QuestionInput, AnswerPart]):
             retrieved=prepared.retrieved,
             timings=timings,
             citations=citations,
+            standalone_question=prepared.standalone,
         )
 
     def retrieve(
@@ -369,6 +394,7 @@ class NewsQA(Runnable[QuestionInput, AnswerPart]):
             retrieved=prepared.retrieved,
             timings=prepared.timings,
             confidence=prepared.confidence,
+            standalone_question=prepared.standalone,
         )
 
     def _check(self, shown: str, asked: str, timings: Timings, config: RunnableConfig) -> float:
@@ -383,17 +409,26 @@ class NewsQA(Runnable[QuestionInput, AnswerPart]):
         timings.check_s = time.perf_counter() - started
         return confidence
 
-    def _with_history(self, question: Question) -> str:
-        if not question.history:
-            return question.question
-        # Only the last exchange: the prompt must stay short on a small CPU.
-        last = question.history[-2:]
-        lines = [
-            f"{'Earlier question' if t.role == 'user' else 'Earlier answer'}: "
-            f"{' '.join(t.content.split())[:300]}"
-            for t in last
-        ]
-        return "\n".join([*lines, f"Follow-up question: {question.question}"])
+    def _standalone(self, question: Question, config: RunnableConfig) -> tuple[str | None, float]:
+        """A follow-up rewritten by the model as a standalone question (None: the
+        question stands on its own, or the rewrite did not give a question), and the
+        seconds it took."""
+        if not leans_on_history(question.question, question.history):
+            return None, 0.0
+        started = time.perf_counter()
+        messages = self.prompts.standalone_messages(
+            conversation=conversation(question.history), question=question.question
+        )
+        with self._model_errors():
+            reply = self.llm.invoke(
+                messages,
+                {**config, "run_name": "standalone_question"},
+                stop=["\n"],
+                max_tokens=STANDALONE_TOKENS,
+            )
+        rewritten = clean_rewrite(str(reply.content), question.question, question.history)
+        elapsed = time.perf_counter() - started
+        return (rewritten if rewritten != question.question else None), elapsed
 
     def _generate(
         self, messages: list[tuple[str, str]], config: RunnableConfig, prepared: _Prepared

@@ -163,7 +163,7 @@ class LlamaCppChat(BaseChatModel):
                     "Generator[Any, None, None]",
                     loaded.llama.create_completion(
                         tokens,
-                        max_tokens=min(self.max_tokens, budget),
+                        max_tokens=min(kwargs.get("max_tokens") or self.max_tokens, budget),
                         temperature=self.temperature,
                         stop=template_stop + (stop or []),
                         stream=True,

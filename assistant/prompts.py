@@ -7,6 +7,7 @@ share the context verbatim, so llama.cpp evaluates it once and the second prompt
 only its instruction. Measured on the default 1.5B model: instructions placed after the
 question work far better than a system prompt, and a "reply exactly <refusal>" rule
 makes it refuse answerable questions, so refusal is decided by the check instead.
+``standalone.txt`` rewrites a follow-up as a question that stands on its own.
 Loading checks each file's placeholders, so a wording change cannot drop the sources.
 """
 
@@ -25,6 +26,7 @@ _EXPECTED = {
     "check.txt": set(),
     "answer.txt": set(),
     "refusal.txt": set(),
+    "standalone.txt": {"conversation", "question"},
 }
 
 
@@ -42,6 +44,7 @@ class Prompts:
     check: str
     answer: str
     refusal: str
+    standalone: str
 
     def _messages(self, sources: str, question: str, instruction: str) -> Messages:
         context = self.context.format(sources=sources, question=question)
@@ -52,6 +55,11 @@ class Prompts:
 
     def answer_messages(self, *, sources: str, question: str) -> Messages:
         return self._messages(sources, question, self.answer)
+
+    def standalone_messages(self, *, conversation: str, question: str) -> Messages:
+        """The rewrite of a follow-up as a standalone question (``assistant/followup.py``)."""
+        text = self.standalone.format(conversation=conversation, question=question)
+        return [("system", self.system), ("human", text)]
 
 
 def load_prompts(directory: Path = PROMPTS_DIR) -> Prompts:

@@ -57,6 +57,7 @@ class Citation(BaseModel):
 
 
 class Timings(BaseModel):
+    standalone_s: float = 0.0  # rewriting a follow-up as a standalone question
     retrieval_s: float = 0.0
     check_s: float = 0.0  # the model's "do the sources answer it?" pass
     generation_s: float = 0.0
@@ -75,6 +76,9 @@ class Answer(BaseModel):
     # chain refuses below NEWSQA_REFUSAL_THRESHOLD. None when no model was asked.
     confidence: float | None = None
     timings: Timings = Field(default_factory=Timings)
+    # A follow-up as the chain understood and answered it ("How long was the python?"
+    # for "How long was it?"); None when the question was answered as written.
+    standalone_question: str | None = None
 
     def to_json(self) -> dict[str, Any]:
         return self.model_dump(mode="json")

@@ -154,7 +154,9 @@ def _run_in(args: argparse.Namespace, items: list[Any], settings: Settings) -> i
         "citation_precision",
         "refusal_precision",
         "refusal_recall",
+        "answerable_refused",
         "latency_p50_s",
+        "ttft_p50_s",
         "prompt_tokens_p50",
     ]
     print("  ".join(f"{k}={metrics[k]}" for k in shown if metrics.get(k) is not None))

@@ -22,6 +22,7 @@ METRICS = [
     "verified_quote_rate",
     "refusal_precision",
     "refusal_recall",
+    "answerable_refused",
     "latency_p50_s",
     "latency_p95_s",
     "ttft_p50_s",

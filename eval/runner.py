@@ -178,6 +178,8 @@ def _one(
         retrieval_s=round(answer.timings.retrieval_s, 4),
         ttft_s=None if answer.timings.ttft_s is None else round(answer.timings.ttft_s, 3),
         prompt_tokens=answer.timings.prompt_tokens,
+        standalone_question=answer.standalone_question,
+        standalone_s=round(answer.timings.standalone_s, 3),
         confidence=answer.confidence,
         correct=None
         if retrieval_only

@@ -130,6 +130,8 @@ def summarise(results: Sequence[dict[str, Any]]) -> dict[str, Any]:
             sum(r["refused"] for r in unanswerable),
             sum(1 for r in unanswerable if r.get("correct") is not None),
         ),
+        # Answerable questions refused: the cost of refusing too readily.
+        "answerable_refused": _ratio(sum(r["refused"] for r in answerable), len(answerable)),
         "latency_p50_s": percentile(totals, 50),
         "latency_p95_s": percentile(totals, 95),
         "ttft_p50_s": percentile(ttfts, 50),

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 import assistant
-from assistant import Answer, Filters, Question, Turn, build_chain
+from assistant import Answer, Filters, Question, build_chain
 from assistant.errors import EmptyIndex, QuestionTooLong, ServerUnreachable
 from assistant.fake import RecordingChatModel, ScriptedChatModel
 from index.collection import NewsCollection
@@ -197,21 +197,6 @@ def test_filters_and_as_of_are_applied_in_the_stores(
     assert as_of.retrieved == [AMBUSH]
     other = chain.invoke(Question(question="officers", filters=Filters(source="Reuters")))
     assert other.refused and other.retrieved == []
-
-
-def test_follow_up_is_retrieved_with_the_question_it_follows(
-    indexed: NewsCollection, settings: Settings, embeddings: CountingEmbeddings
-) -> None:
-    chain, llm = _chain(settings, embeddings, "Eight [1].")
-    history = [
-        Turn(role="user", content="How many officers died in the Coatepec Harinas ambush?"),
-        Turn(role="assistant", content="13 officers died [1]."),
-    ]
-    answer = chain.invoke(Question(question="And how many of them were police?", history=history))
-    assert answer.retrieved[0] == AMBUSH
-    prompt = str(llm.prompts[0][1].content)
-    assert "Earlier question: How many officers died" in prompt
-    assert "Follow-up question: And how many of them were police?" in prompt
 
 
 def test_clear_errors(

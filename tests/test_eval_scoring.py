@@ -107,6 +107,7 @@ def test_summary_metrics() -> None:
     assert m["citation_precision"] == pytest.approx(2 / 3, abs=1e-3)
     assert m["grounded_right_answers"] == 1.0 and m["verified_quote_rate"] == 0.6667
     assert (m["refusal_precision"], m["refusal_recall"]) == (0.5, 1.0)
+    assert m["answerable_refused"] == pytest.approx(1 / 3, abs=1e-3)
     assert m["latency_p50_s"] == 10.0 and percentile([1.0, 2.0, 3.0, 4.0], 50) == 2.5
 
 

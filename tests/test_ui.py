@@ -76,6 +76,13 @@ def test_refusal_looks_different_and_links_nothing() -> None:
     assert "confidence 0.20" in html
 
 
+def test_a_follow_up_shows_the_question_it_was_answered_as() -> None:
+    answer = Answer(answer="x", refused=True, standalone_question="How long was <the> python?")
+    html = render.answer_message(answer, turn=0)
+    assert "Asked as: How long was &lt;the&gt; python?" in html
+    assert "Asked as" not in render.answer_message(Answer(answer="x", refused=True), turn=0)
+
+
 def test_source_card_highlights_the_quote_at_its_offsets_and_escapes_the_article() -> None:
     card = render.source_cards(
         Answer(answer="x [1]", refused=False, citations=[_citation()]),

@@ -70,6 +70,8 @@ def answer_message(answer: Answer, turn: int) -> str:
             else:
                 parts.append(f"&#91;{piece}&#93;")
         body = f'<div class="newsqa-answer">{"".join(parts)}</div>'
+    if answer.standalone_question:  # a follow-up: the question the chain understood
+        body += f'<div class="newsqa-timings">Asked as: {text(answer.standalone_question)}</div>'
     return body + f'<div class="newsqa-timings">{text(timings_line(answer))}</div>'
 
 

@@ -1,0 +1,106 @@
+"""Follow-up questions made standalone, and answers that only restate the last turn.
+
+A follow-up ("How long was it?") leans on the conversation. Before the check and the
+answer, the chain has the model rewrite it as a question that names what it refers to
+("How long was the record python captured in Florida?"): one short prompt with the
+last exchanges, its reply cut at the end of the line. The check, the evidence and the
+answer prompt then see only that question: no earlier answer stands in front of the
+model, so nothing invites it to say that answer again. A question that does not lean
+on the conversation (no pronoun or demonstrative, no "And ...?", a name or number the
+conversation has not mentioned) is used exactly as written, with no model call.
+
+``restates`` catches an answer that says again what the last exchange said instead of
+answering the new question. Deciding the referent by rules (coreference) is left out:
+the model does it better and the prompt is short.
+"""
+
+from __future__ import annotations
+
+import re
+
+from assistant.support import key_facts
+from assistant.types import Turn
+from assistant.words import MARKER, content_words, words
+
+# Words that point back into the conversation. "This" and "that" before a time word
+# ("this week") are dates, not references.
+_REFERRING = frozenset(
+    "it its itself he him his himself she her hers herself they them their theirs "
+    "themselves there that those these this such".split()
+)
+_TIME_WORDS = frozenset(
+    "week weekend month year morning afternoon evening night day season".split()
+)
+_OPENERS = ("and ", "but ", "so ", "also ", "what about", "how about", "what else", "why")
+# Turns of the conversation shown to the rewrite: the last two exchanges cover a follow-up
+# to the question before last; each turn is cut to keep the prompt short.
+_TURNS = 4
+_TURN_CHARS = 240
+# Share of an answer's content words already said in the last exchange above which the
+# answer is a restatement of it.
+RESTATED_SHARE = 0.9
+
+
+def leans_on_history(question: str, history: list[Turn]) -> bool:
+    """True when the question cannot be understood without the conversation: it points
+    back (a pronoun, "that", "And ...?"), or it names no subject of its own ("How much
+    did the launch cost?"). A question that brings a name or number the conversation
+    has not mentioned ("How many died in the earthquake in the Philippines?") is a new
+    question and stands alone."""
+    if not history:
+        return False
+    said = words(question)
+    for i, word in enumerate(said):
+        if word in _REFERRING:
+            following = said[i + 1] if i + 1 < len(said) else ""
+            if word in {"this", "that"} and following in _TIME_WORDS:
+                continue
+            return True
+    if " ".join(said).startswith(_OPENERS):
+        return True
+    # The first word is capitalised because it starts the sentence, not as a name.
+    named = key_facts(question.split(maxsplit=1)[1] if " " in question.strip() else "")
+    earlier = set(words(" ".join(t.content for t in history)))
+    return not (named - earlier)
+
+
+def conversation(history: list[Turn]) -> str:
+    lines = []
+    for turn in history[-_TURNS:]:
+        text = " ".join(MARKER.sub("", turn.content).split())[:_TURN_CHARS]
+        lines.append(f"{'User' if turn.role == 'user' else 'Assistant'}: {text}")
+    return "\n".join(lines)
+
+
+def clean_rewrite(reply: str, question: str, history: list[Turn]) -> str:
+    """The model's rewrite as a question, or the question as asked when the reply is
+    not a rewrite of it: empty, an answer instead of a question, far too long, or an
+    earlier question of the conversation said again."""
+    text = reply.strip().splitlines()[0].strip() if reply.strip() else ""
+    text = re.sub(r"^(?:rewritten |standalone )?question:\s*", "", text, flags=re.IGNORECASE)
+    text = re.sub(r"^rewritten:\s*", "", text, flags=re.IGNORECASE)
+    text = text.strip().strip('"“”').strip()
+    if not text.endswith("?") or len(text) > 3 * len(question) + 200:
+        return question
+    said = content_words(text)
+    for turn in history:
+        if turn.role == "user" and said <= content_words(turn.content):
+            return question
+    return text
+
+
+def restates(answer: str, history: list[Turn], question: str) -> bool:
+    """True when the answer says again what the last exchange said instead of answering
+    the question: nearly all its content words were said there, or every number it
+    adds to the question is one the previous answer gave (names are no sign: an
+    answer often adds who said it)."""
+    last = history[-2:]
+    previous = " ".join(t.content for t in last if t.role == "assistant")
+    if not previous:
+        return False
+    new = content_words(MARKER.sub(" ", answer)) - content_words(question)
+    said = content_words(" ".join(t.content for t in last))
+    if new and sum(w in said for w in new) / len(new) >= RESTATED_SHARE:
+        return True
+    numbers = {w for w in key_facts(answer) - set(words(question)) if w[0].isdigit()}
+    return bool(numbers) and numbers <= key_facts(previous)

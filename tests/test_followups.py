@@ -1,0 +1,126 @@
+"""Follow-up questions: made standalone before the check and the answer, an answer that
+restates the last turn refused, a question that stands alone left exactly as it is.
+Scripted model; real Chroma, embeddings and prompts."""
+
+from __future__ import annotations
+
+import pytest
+
+from assistant import Question, Turn, build_chain
+from assistant.fake import RecordingChatModel
+from assistant.followup import clean_rewrite, leans_on_history, restates
+from index.collection import NewsCollection
+from index.ingest import ingest
+from settings import Settings
+from tests.conftest import SAMPLES, CountingEmbeddings
+
+AMBUSH = str(SAMPLES / "000_529f16d631959521.txt")
+EARLIER = [
+    Turn(role="user", content="How many officers died in the Coatepec Harinas ambush?"),
+    Turn(role="assistant", content="13 officers died in the ambush [1]."),
+]
+STANDALONE = "How many of the officers killed in the Coatepec Harinas ambush were police?"
+
+
+@pytest.fixture
+def indexed(collection: NewsCollection) -> NewsCollection:
+    ingest(collection, [SAMPLES], progress=False)
+    return collection
+
+
+@pytest.mark.parametrize(
+    ("question", "leans"),
+    [
+        ("How long was it?", True),
+        ("When was she arrested?", True),
+        ("And how much did he pay?", True),
+        ("How much did the launch cost?", True),  # no subject of its own
+        ("What happened this week?", True),  # "this week" is a date, but no subject
+        ("How many people died in the earthquake in the Philippines?", False),  # new name
+        ("Who was shot in Oaxaca in 2021?", False),
+    ],
+)
+def test_which_questions_lean_on_the_conversation(question: str, leans: bool) -> None:
+    assert leans_on_history(question, EARLIER) is leans
+    assert leans_on_history(question, []) is False
+
+
+def test_a_rewrite_that_is_not_a_question_keeps_the_question() -> None:
+    asked = "How long was it?"
+    history = [Turn(role="user", content="How heavy was the python?"), *EARLIER[1:]]
+    assert clean_rewrite('Question: "How long was the python?"\nMore', asked, history) == (
+        "How long was the python?"
+    )
+    assert clean_rewrite("It was 18 feet long.", asked, history) == asked
+    assert clean_rewrite("", asked, history) == asked
+    assert clean_rewrite("Why? " * 200, asked, history) == asked
+    # The earlier question again is no rewrite of this one.
+    assert clean_rewrite("How heavy was the python?", asked, history) == asked
+
+
+def test_an_answer_that_restates_the_last_turn_is_caught() -> None:
+    history = [
+        Turn(role="user", content="How heavy was the record python captured in Florida?"),
+        Turn(role="assistant", content="It weighed 215 pounds [1]."),
+    ]
+    asked = "How long was the record python captured in Florida?"
+    assert restates("The record python captured in Florida weighed 215 pounds [1].", history, asked)
+    # Its number again, in other words: "was", not "weighed".
+    assert restates(
+        "The record Python was 215 pounds, the heaviest in the state [1].", history, asked
+    )
+    assert not restates("It was almost 18 feet long [1].", history, asked)
+    assert not restates("It was 18 feet long and weighed 215 pounds [1].", history, asked)
+    assert not restates("It weighed 215 pounds [1].", [], asked)
+
+
+def test_a_follow_up_is_answered_as_a_standalone_question(
+    indexed: NewsCollection, settings: Settings, embeddings: CountingEmbeddings
+) -> None:
+    llm = RecordingChatModel(replies=[STANDALONE, "Eight were police officers [1]."])
+    chain = build_chain(settings, llm=llm, embeddings=embeddings)
+    answer = chain.invoke(Question(question="And how many of them were police?", history=EARLIER))
+    rewrite, answer_prompt = (str(p[-1].content) for p in llm.prompts)
+    assert "User: How many officers died in the Coatepec Harinas ambush?" in rewrite
+    assert "Assistant: 13 officers died in the ambush" in rewrite and "[1]" not in rewrite
+    assert rewrite.rstrip().endswith("User: And how many of them were police?\nRewritten:")
+    assert "User: And how many of them were police?" in rewrite
+    # The check and the answer see the standalone question only, never the earlier answer.
+    assert f"Question: {STANDALONE}" in answer_prompt and "13 officers died" not in answer_prompt
+    assert f"Question: {STANDALONE}" in llm.checks[0][-1][1]
+    assert answer.standalone_question == STANDALONE and answer.retrieved[0] == AMBUSH
+    assert not answer.refused and answer.to_json()["standalone_question"] == STANDALONE
+    assert answer.timings.standalone_s > 0
+
+
+def test_an_answer_repeating_the_previous_one_is_refused(
+    indexed: NewsCollection, settings: Settings, embeddings: CountingEmbeddings
+) -> None:
+    llm = RecordingChatModel(replies=[STANDALONE, "13 officers died in the ambush [1]."])
+    chain = build_chain(settings, llm=llm, embeddings=embeddings)
+    answer = chain.invoke(Question(question="And how many of them were police?", history=EARLIER))
+    assert answer.refused and answer.standalone_question == STANDALONE
+
+
+def test_a_question_that_stands_alone_is_asked_as_written(
+    indexed: NewsCollection, settings: Settings, embeddings: CountingEmbeddings
+) -> None:
+    question = "Which would-be mayoral candidate was killed in Oaxaca?"
+    llm = RecordingChatModel(replies=["Ivonne Gallegos Carreño [1]."] * 2)
+    chain = build_chain(settings, llm=llm, embeddings=embeddings)
+    alone = chain.invoke(question)
+    in_chat = chain.invoke(Question(question=question, history=EARLIER))
+    # No rewrite call, the same prompts and the same answer as without a conversation.
+    assert len(llm.prompts) == 2 and llm.prompts[0] == llm.prompts[1]
+    assert llm.checks[0] == llm.checks[1]
+    assert in_chat.answer == alone.answer and in_chat.standalone_question is None
+
+
+def test_a_rewrite_that_fails_keeps_the_follow_up_searched_with_its_context(
+    indexed: NewsCollection, settings: Settings, embeddings: CountingEmbeddings
+) -> None:
+    llm = RecordingChatModel(replies=["I don't know.", "Eight [1]."])
+    chain = build_chain(settings, llm=llm, embeddings=embeddings)
+    answer = chain.invoke(Question(question="And how many of them were police?", history=EARLIER))
+    assert answer.standalone_question is None and answer.retrieved[0] == AMBUSH
+    assert "Question: And how many of them were police?" in str(llm.prompts[1][-1].content)
