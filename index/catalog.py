@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import re
 import sqlite3
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date
@@ -68,6 +68,11 @@ _FILE_FAULTS = frozenset(
         sqlite3.SQLITE_NOTADB,
     }
 )
+
+
+# More writes to make in the same transaction as the articles (feed_store.py's feed
+# state), so the two can never disagree.
+Extra = Callable[[sqlite3.Connection], object]
 
 
 @dataclass(frozen=True)
@@ -271,19 +276,26 @@ class Catalog:
                 "DELETE FROM pending WHERE article_id = ?", [(i,) for i in article_ids]
             )
 
-    def add_sources(self, rows: Iterable[tuple[str, str, str]]) -> None:
+    def add_sources(self, rows: Iterable[tuple[str, str, str]], extra: Extra | None = None) -> None:
         with self._transaction():
             self._db.executemany("INSERT OR REPLACE INTO sources VALUES (?, ?, ?)", rows)
+            if extra is not None:
+                extra(self._db)
 
     def remove_sources(self, rows: Iterable[tuple[str, str]]) -> None:
         with self._transaction():
             self._db.executemany("DELETE FROM sources WHERE path = ? AND key = ?", rows)
 
     def replace_articles(
-        self, items: Sequence[tuple[Article, Sequence[Chunk]]], indexed_at: str
+        self,
+        items: Sequence[tuple[Article, Sequence[Chunk]]],
+        indexed_at: str,
+        extra: Extra | None = None,
     ) -> None:
         """Swap in new versions of these articles, chunks and keyword rows at once."""
         with self._transaction():
+            if extra is not None:
+                extra(self._db)
             self._delete_articles([a.id for a, _ in items])
             for article, chunks in items:
                 self._db.execute(
@@ -333,6 +345,16 @@ class Catalog:
             )
             self._db.execute(f"DELETE FROM chunks WHERE article_id IN ({marks})", batch)
             self._db.execute(f"DELETE FROM articles WHERE id IN ({marks})", batch)
+
+    def read(self, sql: str, params: Sequence[object] = ()) -> list[tuple[object, ...]]:
+        """Rows of a query, for the modules that keep their own tables in this file."""
+        with _file_errors(self.path):
+            return list(self._db.execute(sql, params))
+
+    def write(self, extra: Extra) -> None:
+        """Run ``extra`` in a transaction of its own (creating tables, feed state)."""
+        with self._transaction():
+            extra(self._db)
 
     @contextmanager
     def _transaction(self) -> Iterator[None]:

@@ -10,6 +10,7 @@ import json
 import sys
 from pathlib import Path
 
+from index import cli_web
 from index.collection import NewsCollection
 from index.errors import NewsqaError
 from index.ingest import ingest
@@ -19,7 +20,9 @@ from settings import Settings, get_settings
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m index", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
-    run = commands.add_parser("ingest", help="add or update articles (.txt .md .html .jsonl)")
+    run = commands.add_parser(
+        "ingest", help="add or update articles (.txt .md .html .jsonl .warc .warc.gz)"
+    )
     run.add_argument(
         "paths", nargs="+", type=Path, metavar="PATH", help="files or folders (read recursively)"
     )
@@ -33,11 +36,14 @@ def _parser() -> argparse.ArgumentParser:
     stats = commands.add_parser("stats", help="articles, chunks, model and store location")
     stats.add_argument("--collection")
     stats.add_argument("--json", action="store_true")
+    cli_web.add_commands(commands)  # fetch, feeds, watch
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    if args.command in cli_web.COMMANDS:
+        return cli_web.main(args)
     try:
         settings: Settings = get_settings()
         if args.collection:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import fcntl
 import os
+import sqlite3
 import sys
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -26,6 +27,7 @@ from typing import Any
 from tqdm import tqdm
 
 from index.articles import Article
+from index.catalog import Extra
 from index.chunking import chunk_article
 from index.collection import NewsCollection
 from index.errors import EmbeddingMismatch, IngestBusy
@@ -79,9 +81,7 @@ def ingest(
 ) -> IngestReport:
     started = time.perf_counter()
     report = IngestReport()
-    with _exclusive(collection):
-        report.repaired = collection.repair()
-        run = _Run(collection, report, on_step)
+    with writing(collection, report, on_step) as run:
         bar = tqdm(
             desc="ingest", unit=" articles", disable=not progress, smoothing=0.1, file=sys.stderr
         )
@@ -102,13 +102,27 @@ def ingest(
             run.flush()
         if prune:
             report.removed = _prune(collection, run.seen, run.read_paths)
-        collection.catalog.set_meta("last_ingest", _now())
-    report.chunks = collection.catalog.counts()[1]
     report.seconds = time.perf_counter() - started
     return report
 
 
-class _Run:
+@contextmanager
+def writing(
+    collection: NewsCollection, report: IngestReport, on_step: StepHook | None = None
+) -> Iterator[IngestRun]:
+    """The collection held for writing (the ingest lock, repaired first): files here,
+    pages, feeds and web archives (``watch.py``, ``warc.py``) all write through the
+    same :class:`IngestRun`, so dedup, batching and crash safety are the same for all."""
+    with _exclusive(collection):
+        report.repaired += collection.repair()
+        run = IngestRun(collection, report, on_step)
+        yield run
+        run.flush()
+        collection.catalog.set_meta("last_ingest", _now())
+        report.chunks = collection.catalog.counts()[1]
+
+
+class IngestRun:
     """The articles of one ingest: decides what is new, changed or a duplicate."""
 
     def __init__(
@@ -125,8 +139,11 @@ class _Run:
         self.read_paths: set[str] = set()
         self.model_checked = False
         self.batches = 0
+        self.notes: list[Extra] = []
+        self.after: list[Extra] = []
 
-    def take(self, article: Article) -> None:
+    def take(self, article: Article, note: Extra | None = None) -> None:
+        """Index ``article``; ``note`` is written in the transaction that stores it."""
         self.seen.add(article.origin)
         self.read_paths.add(article.origin[0])
         old = self.known.get(article.id)
@@ -146,10 +163,22 @@ class _Run:
         else:
             self.report.updated += 1
         self.known[article.id] = article.content_hash
+        if note is not None:
+            self.notes.append(note)
         self.batch[article.id] = article
         self.batch_texts[article.text_hash] = article.id
         if len(self.batch) >= self.collection.settings.ingest_batch:
             self.flush()
+
+    def alias(self, origin: tuple[str, str], article_id: str) -> None:
+        """Record another source of an article already stored (nothing to fetch)."""
+        self.report.unchanged += 1
+        self.aliases.append((*origin, article_id))
+
+    def defer(self, extra: Extra) -> None:
+        """Write ``extra`` (a feed's state) in the transaction that ends the next flush,
+        so it is stored with, never before, everything taken until now."""
+        self.after.append(extra)
 
     def flush(self) -> None:
         catalog = self.collection.catalog
@@ -167,20 +196,30 @@ class _Run:
             old_chunks = catalog.chunk_ids(ids)
             self.collection.write_chunks(items)
             self._step_done("vectors")
-            catalog.replace_articles(items, _now())
+            notes, self.notes = self.notes, []
+            catalog.replace_articles(items, _now(), extra=_all(notes) if notes else None)
             self._step_done("catalog")
             self.collection.delete_chunks(old_chunks - {c.id for _, cs in items for c in cs})
             self._step_done("cleanup")
             catalog.clear_pending(ids)
             self.batch.clear()
             self.batch_texts.clear()
-        if self.aliases:
-            catalog.add_sources(self.aliases)
+        after, self.after = self.after, []
+        if self.aliases or after:
+            catalog.add_sources(self.aliases, extra=_all(after) if after else None)
             self.aliases.clear()
 
     def _step_done(self, step: str) -> None:
         if self.on_step is not None:
             self.on_step(step, self.batches)
+
+
+def _all(notes: list[Extra]) -> Extra:
+    def write(db: sqlite3.Connection) -> None:
+        for note in notes:
+            note(db)
+
+    return write
 
 
 def _prune(collection: NewsCollection, seen: set[tuple[str, str]], read: set[str]) -> int:
@@ -189,7 +228,10 @@ def _prune(collection: NewsCollection, seen: set[tuple[str, str]], read: set[str
     gone = [
         (path, key)
         for path, key, _ in catalog.sources()
-        if (path, key) not in seen and (path in read or not os.path.exists(path))
+        # A feed's or page's URL is no file: only watch.py decides what it still holds.
+        if (path, key) not in seen
+        and "://" not in path
+        and (path in read or not os.path.exists(path))
     ]
     catalog.remove_sources(gone)
     orphans = sorted(set(catalog.content_hashes()) - {a for _, _, a in catalog.sources()})

@@ -26,6 +26,8 @@ SUFFIXES = {
     ".htm": "html",
     ".jsonl": "jsonl",
 }
+# Web archives (Common Crawl's CC-NEWS): read by warc.py, a record at a time.
+WEB_ARCHIVES = (".warc", ".warc.gz")
 _HEAD = 8192  # a text file has no NUL byte in its first 8 KB
 _BINARY = b"\x00"
 _BINARY_FILE = "binary file (contains NUL bytes), not text"
@@ -75,16 +77,22 @@ def load_file(source: SourceFile, max_bytes: int) -> Iterator[Article | LoadErro
     stays bounded by ``max_bytes`` (the longest line read) however big the file is."""
     path = str(source.path.resolve())
     kind = SUFFIXES.get(source.path.suffix.lower())
-    if kind is None:
+    if source.path.name.lower().endswith(WEB_ARCHIVES):
+        kind = "warc"
+    elif kind is None:
         yield LoadError(
             path,
             f"unsupported file type {source.path.suffix or '(none)'!r}; "
-            f"supported: {', '.join(sorted(SUFFIXES))}",
+            f"supported: {', '.join([*sorted(SUFFIXES), *WEB_ARCHIVES])}",
         )
         return
     try:
         if kind == "jsonl":
             yield from _load_jsonl(source, path, max_bytes)
+        elif kind == "warc":
+            from index.warc import load_warc  # it builds on this module
+
+            yield from load_warc(source.path, max_bytes)
         else:
             yield _load_article(source, kind, path, max_bytes)
     except OSError as error:
