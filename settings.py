@@ -80,6 +80,27 @@ class Settings(BaseSettings):
     ui_password: SecretStr = SecretStr("")
     allow_anonymous: bool = False
     upload_max_bytes: int = 20_000_000  # per uploaded file in the Articles tab
+    # The OpenAI-compatible API and MCP over HTTP (assistant/api_access.py): when set,
+    # requests must send it as "Authorization: Bearer KEY"; else the UI login, if any.
+    api_key: SecretStr = SecretStr("")
+
+    # Fetching feeds and pages (index/fetching.py), politely: who we are, how long we
+    # wait, how often we ask one host, how much we read. Addresses on loopback or
+    # private networks are refused unless fetch_allow_private is set, so a feed URL
+    # cannot be used to probe the server's own network.
+    user_agent: str = "newsqa/0.1 (news index; polls feeds its users added)"
+    fetch_connect_timeout: float = 10.0
+    fetch_read_timeout: float = 20.0  # between two reads of one response
+    fetch_total_timeout: float = 60.0  # a whole response, however slowly it drips
+    fetch_host_delay: float = 1.0  # seconds between two requests to one host
+    fetch_max_bytes: int = 5_000_000  # a bigger page or feed is refused, never read whole
+    fetch_max_redirects: int = 5
+    fetch_workers: int = 4  # pages fetched at once (one at a time per host)
+    fetch_allow_private: bool = False
+    feed_backoff_max: float = 6 * 3600.0  # a failing feed waits 2^n min, at most this
+    # "15m", "1h", "900": app.py polls the collection's feeds in the background that
+    # often; empty: off.
+    watch_every: str = ""
 
     # Where joined model files are cached (shared by every data dir).
     model_cache_dir: Path = Field(default_factory=lambda: _xdg("XDG_CACHE_HOME", ".cache"))

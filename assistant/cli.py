@@ -1,4 +1,5 @@
-"""``python -m assistant ask QUESTION`` and ``python -m assistant chat``.
+"""``python -m assistant ask QUESTION``, ``chat``, ``serve`` (the OpenAI-compatible API and
+MCP over HTTP) and ``mcp`` (MCP over stdio).
 
 Argument parsing and printing only; every answer comes from the public chain.
 """
@@ -14,7 +15,7 @@ from assistant.builder import build_chain
 from assistant.chain import NewsQA
 from assistant.types import Answer, Question, Turn, final_answer
 from index.errors import NewsqaError
-from settings import get_settings
+from settings import Settings, get_settings
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -34,6 +35,14 @@ def _parser() -> argparse.ArgumentParser:
     ask.add_argument("--json", action="store_true", help="print the Answer as one JSON object")
     chat = commands.add_parser("chat", help="a conversation, answers streamed as they come")
     chat.add_argument("--collection")
+    serve = commands.add_parser(
+        "serve", help="the OpenAI-compatible API (/v1) and MCP (/mcp) over HTTP, headless"
+    )
+    serve.add_argument("--collection")
+    serve.add_argument("--host", help="default: NEWSQA_HOST")
+    serve.add_argument("--port", type=int, help="default: NEWSQA_PORT")
+    mcp = commands.add_parser("mcp", help="the MCP tools over stdio (for an MCP client)")
+    mcp.add_argument("--collection")
     return parser
 
 
@@ -43,6 +52,8 @@ def main(argv: list[str] | None = None) -> int:
         settings = get_settings()
         if args.collection:
             settings = settings.model_copy(update={"collection": args.collection})
+        if args.command in ("serve", "mcp"):
+            return _serve(args, settings)
         chain = build_chain(settings, progress=True)
         if args.command == "chat":
             return _chat(chain)
@@ -54,6 +65,18 @@ def main(argv: list[str] | None = None) -> int:
     except NewsqaError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
+    return 0
+
+
+def _serve(args: argparse.Namespace, settings: Settings) -> int:
+    # Imported here: uvicorn, FastAPI and the MCP SDK are for these two commands only.
+    from assistant import server
+
+    if args.command == "mcp":
+        server.serve_stdio(settings)
+        return 0
+    overrides = {"host": args.host, "port": args.port}
+    server.serve(settings.model_copy(update={k: v for k, v in overrides.items() if v}))
     return 0
 
 

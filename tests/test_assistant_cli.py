@@ -41,7 +41,16 @@ def test_ask_json_has_the_documented_fields() -> None:
     done = _run("ask", "How many officers died in the Coatepec Harinas ambush?", "--json")
     assert done.returncode == 0, done.stderr
     answer = json.loads(done.stdout)
-    assert set(answer) == {"answer", "refused", "confidence", "citations", "retrieved", "timings"}
+    assert set(answer) == {
+        "answer",
+        "refused",
+        "confidence",
+        "citations",
+        "retrieved",
+        "timings",
+        "standalone_question",
+    }
+    assert answer["standalone_question"] is None
     assert "[1]" in answer["answer"] and not answer["refused"]
     citation = answer["citations"][0]
     assert set(citation) == {

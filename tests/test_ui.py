@@ -157,9 +157,7 @@ def sampled(settings: Settings, embeddings: CountingEmbeddings) -> Settings:
 def test_session_streams_then_keeps_the_exchange(
     sampled: Settings, embeddings: CountingEmbeddings
 ) -> None:
-    llm = RecordingChatModel(
-        replies=["Eight police officers of the Security Secretariat died in the ambush [1]."]
-    )
+    llm = RecordingChatModel(replies=["13 officers died in the ambush [1]."])
     chain = build_chain(sampled, llm=llm, embeddings=embeddings)
     updates = list(session.ask(chain, "How many officers died in the Coatepec Harinas ambush?", []))
     first_messages, first_exchanges, _ = updates[0]
@@ -174,10 +172,15 @@ def test_session_streams_then_keeps_the_exchange(
     assert 'id="src-0-1"' in panel and "<mark>" in panel
 
     # A follow-up carries the first exchange to the chain; the first stays as it was.
-    llm.replies.append("Eight of them were police officers [1].")
+    standalone = "How many of the officers who died in the Coatepec Harinas ambush were police?"
+    llm.replies += [standalone, "Eight of them were police officers [1]."]
     *_, (messages, exchanges, panel) = session.ask(chain, "And how many were police?", exchanges)
     assert len(exchanges) == 2 and len(messages) == 4
-    assert "How many officers died" in str(llm.prompts[-1][-1].content)
+    rewrite, answer = (str(p[-1].content) for p in llm.prompts[-2:])
+    assert "User: How many officers died in the Coatepec Harinas ambush?" in rewrite
+    assert (
+        f"Question: {standalone}" in answer and f"Asked as: {standalone}" in messages[-1]["content"]
+    )
     assert 'id="src-0-1" class="src-card"' in panel and 'id="src-1-1"' in panel
 
 

@@ -12,14 +12,16 @@ from collections.abc import Iterator
 from typing import Any
 
 import gradio as gr
+from fastapi import FastAPI
 
 from assistant import NewsQA
+from assistant.server import run
 from index.collection import NewsCollection, collection_names
 from index.errors import InvalidInput, NewsqaError
 from index.loaders import SUFFIXES
 from index.store import check_new_collection_name
 from settings import Settings
-from ui import render, session
+from ui import feeds, render, session
 from ui.access import login
 from ui.uploads import ingest_uploads, report_html
 
@@ -63,6 +65,8 @@ a.newsqa-cite { text-decoration: none; font-weight: 600; cursor: pointer; }
 .src-text mark { background: #fde68a; color: #111; }
 .src-headline { font-weight: 600; margin-bottom: 6px; }
 .newsqa-stats th { text-align: left; padding-right: 12px; }
+.newsqa-feeds th, .newsqa-feeds td { text-align: left; padding-right: 12px; }
+.newsqa-fresh { font-size: 0.8em; opacity: 0.7; }
 """
 
 
@@ -184,6 +188,9 @@ def build_page(chain: NewsQA, settings: Settings) -> gr.Blocks:
                     feedback_options=None,
                     placeholder="Ask about the indexed news articles.",
                 )
+                gr.HTML(  # how current the index is (feeds: ui/feeds.py)
+                    lambda c: feeds.freshness(chain, c), inputs=[collection], every=60
+                )
                 with gr.Row():
                     box = gr.Textbox(
                         placeholder="Ask a question, e.g. How many officers died in "
@@ -222,6 +229,7 @@ def build_page(chain: NewsQA, settings: Settings) -> gr.Blocks:
             report = gr.HTML(elem_id="newsqa-report")
             gr.Markdown("### Index")
             stats_view = gr.HTML(stats(settings.collection), elem_id="newsqa-stats")
+            feeds.section(chain, settings, collection)
             gr.Markdown("### New collection")
             with gr.Row():
                 new_name = gr.Textbox(
@@ -278,10 +286,14 @@ def build_page(chain: NewsQA, settings: Settings) -> gr.Blocks:
     return page
 
 
-def launch(page: gr.Blocks, settings: Settings, **overrides: Any) -> None:
-    """Serve the page; refuses (``InvalidInput``) a login or host that ui/access.py
-    does not allow."""
-    page.queue(default_concurrency_limit=1).launch(
+def launch(page: gr.Blocks, settings: Settings, app: FastAPI, **overrides: Any) -> None:
+    """Serve the page at ``/`` of ``app`` (the protocol server: its ``/v1`` and ``/mcp``
+    routes come first), until interrupted; refuses (``InvalidInput``) a login or host
+    that ui/access.py does not allow."""
+    gr.mount_gradio_app(
+        app,
+        page.queue(default_concurrency_limit=1),
+        path="/",
         server_name=settings.host,
         server_port=settings.port,
         auth=login(settings),
@@ -289,5 +301,8 @@ def launch(page: gr.Blocks, settings: Settings, **overrides: Any) -> None:
         head=HEAD,
         css=CSS,
         footer_links=["api"],
+        show_error=False,  # as Gradio's own launch: only gr.Error messages reach the page
         **overrides,
     )
+    print(f"* Running on local URL:  http://{settings.host}:{settings.port}", flush=True)
+    run(app, settings)
