@@ -92,15 +92,28 @@ def clean_rewrite(reply: str, question: str, history: list[Turn]) -> str:
 def restates(answer: str, history: list[Turn], question: str) -> bool:
     """True when the answer says again what the last exchange said instead of answering
     the question: nearly all its content words were said there, or every number it
-    adds to the question is one the previous answer gave (names are no sign: an
-    answer often adds who said it)."""
+    adds to the question is one the previous answer gave, with the same word after it
+    (names are no sign: an answer often adds who said it)."""
     last = history[-2:]
     previous = " ".join(t.content for t in last if t.role == "assistant")
     if not previous:
         return False
-    new = content_words(MARKER.sub(" ", answer)) - content_words(question)
-    said = content_words(" ".join(t.content for t in last))
+    new = _told(MARKER.sub(" ", answer)) - _told(question)
+    said = _told(" ".join(t.content for t in last))
     if new and sum(w in said for w in new) / len(new) >= RESTATED_SHARE:
         return True
-    numbers = {w for w in key_facts(answer) - set(words(question)) if w[0].isdigit()}
-    return bool(numbers) and numbers <= key_facts(previous)
+    asked = set(words(question))
+    numbers = {pair for pair in _numbers(answer) if pair[0] not in asked}
+    return bool(numbers) and numbers <= _numbers(previous)
+
+
+def _numbers(text: str) -> set[tuple[str, str]]:
+    """Each number with the word after it: "215 pounds" again is the same fact, a 17 in
+    "August 17" is not the 17 of "17-year-old"."""
+    said = words(MARKER.sub(" ", text))
+    return {(w, nxt) for w, nxt in zip(said, [*said[1:], ""], strict=True) if w.isdigit()}
+
+
+def _told(text: str) -> set[str]:
+    """The content words of a text, one-digit numbers included ("8 years")."""
+    return content_words(text) | {w for w in words(text) if w.isdigit()}

@@ -72,6 +72,19 @@ def test_an_answer_that_restates_the_last_turn_is_caught() -> None:
     assert not restates("It was almost 18 feet long [1].", history, asked)
     assert not restates("It was 18 feet long and weighed 215 pounds [1].", history, asked)
     assert not restates("It weighed 215 pounds [1].", [], asked)
+    sentence = [
+        Turn(role="user", content="How long was the sentence for Jerry Harris?"),
+        Turn(role="assistant", content="He was sentenced to 12 years in federal prison [1]."),
+    ]
+    release = "How long is the supervised release after Jerry Harris's sentence?"
+    assert not restates("The supervised release is 8 years [1].", sentence, release)
+    assert restates("He was sentenced to 12 years [1].", sentence, release)
+    pilot = [
+        Turn(role="user", content="Who became the youngest person to fly solo around the world?"),
+        Turn(role="assistant", content="Mack Rutherford, a 17-year-old pilot [1]."),
+    ]
+    why = "Why did Mack Rutherford have to land on an island in the Pacific?"
+    assert not restates("Strong headwinds forced him down on August 17 [2].", pilot, why)
 
 
 def test_a_follow_up_is_answered_as_a_standalone_question(
