@@ -11,13 +11,16 @@ import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import IO
 
 import chromadb
+import httpx
 import pytest
 from langchain_core.embeddings import Embeddings
 
 from index.collection import NewsCollection
 from index.embeddings import load_embeddings
+from index.ingest import ingest
 from index.store import chroma_client
 from settings import Settings, get_settings
 
@@ -67,6 +70,13 @@ def settings() -> Settings:
 
 
 @pytest.fixture
+def indexed(collection: NewsCollection) -> NewsCollection:
+    """The collection with the sample articles in it."""
+    ingest(collection, [SAMPLES], progress=False)
+    return collection
+
+
+@pytest.fixture
 def collection(settings: Settings, embeddings: CountingEmbeddings) -> Iterator[NewsCollection]:
     opened = NewsCollection(settings, embeddings=embeddings, create=True)
     yield opened
@@ -85,6 +95,23 @@ def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return int(probe.getsockname()[1])
+
+
+def wait_until_up(url: str, process: subprocess.Popen[bytes], log: IO[str], seconds: int) -> None:
+    """Until ``url`` answers 200; fails with the process's log if it exits or is late."""
+    deadline = time.monotonic() + seconds
+    while True:
+        if process.poll() is not None:
+            log.seek(0)
+            pytest.fail(f"{process.args!r} exited with {process.returncode}:\n{log.read()}")
+        try:
+            if httpx.get(url, timeout=2).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        if time.monotonic() > deadline:
+            pytest.fail(f"{url} did not answer within {seconds} s")
+        time.sleep(0.5)
 
 
 class ChromaServer:

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -21,7 +20,7 @@ import pytest
 from playwright.sync_api import Browser, Page, expect, sync_playwright
 
 from eval.scoring import is_correct
-from tests.conftest import ROOT
+from tests.conftest import ROOT, free_port, wait_until_up
 
 pytestmark = [pytest.mark.llm, pytest.mark.slow, pytest.mark.browser]
 CHROMIUM = "/usr/bin/chromium"
@@ -29,16 +28,10 @@ ARTIFACTS = Path(os.environ.get("NEWSQA_ARTIFACTS", ROOT / "artifacts"))
 AMBUSH = str(ROOT / "data" / "000_529f16d631959521.txt")
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @contextmanager
 def _app(state: Path, **env: str) -> Iterator[str]:
     """``python app.py`` on a free port with its own data dir; yields its URL."""
-    port = _free_port()
+    port = free_port()
     environ = {
         **os.environ,
         "NEWSQA_DATA_DIR": str(state / "data"),
@@ -53,19 +46,7 @@ def _app(state: Path, **env: str) -> Iterator[str]:
     )
     url = f"http://127.0.0.1:{port}/"
     try:
-        deadline = time.monotonic() + 300
-        while True:
-            if process.poll() is not None:
-                log.seek(0)
-                pytest.fail(f"app.py exited with {process.returncode}:\n{log.read()}")
-            try:
-                if httpx.get(url, timeout=2).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            if time.monotonic() > deadline:
-                pytest.fail("app.py did not start within 300 s")
-            time.sleep(1)
+        wait_until_up(url, process, log, 300)
         yield url
     finally:
         process.terminate()

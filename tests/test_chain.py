@@ -11,19 +11,12 @@ from assistant import Answer, Filters, Question, build_chain
 from assistant.errors import EmptyIndex, QuestionTooLong, ServerUnreachable
 from assistant.fake import RecordingChatModel, ScriptedChatModel
 from index.collection import NewsCollection
-from index.ingest import ingest
 from settings import Settings
 from tests.conftest import SAMPLES, CountingEmbeddings
 
 AMBUSH = str(SAMPLES / "000_529f16d631959521.txt")
 CANDIDATE = str(SAMPLES / "002_1edb485b8cb994a6.txt")
 SNAPSHOT = Path(__file__).parent / "snapshots" / "ambush_prompt.txt"
-
-
-@pytest.fixture
-def indexed(collection: NewsCollection) -> NewsCollection:
-    ingest(collection, [SAMPLES], progress=False)
-    return collection
 
 
 def _chain(settings: Settings, embeddings: CountingEmbeddings, *replies: str):

@@ -10,7 +10,6 @@ from assistant import Question, Turn, build_chain
 from assistant.fake import RecordingChatModel
 from assistant.followup import clean_rewrite, leans_on_history, restates
 from index.collection import NewsCollection
-from index.ingest import ingest
 from settings import Settings
 from tests.conftest import SAMPLES, CountingEmbeddings
 
@@ -20,12 +19,6 @@ EARLIER = [
     Turn(role="assistant", content="13 officers died in the ambush [1]."),
 ]
 STANDALONE = "How many of the officers killed in the Coatepec Harinas ambush were police?"
-
-
-@pytest.fixture
-def indexed(collection: NewsCollection) -> NewsCollection:
-    ingest(collection, [SAMPLES], progress=False)
-    return collection
 
 
 @pytest.mark.parametrize(

@@ -20,18 +20,11 @@ from assistant.chain import QuestionInput
 from assistant.fake import RecordingChatModel
 from assistant.llamacpp import LlamaCppChat
 from index.collection import NewsCollection
-from index.ingest import ingest
 from settings import Settings
-from tests.conftest import SAMPLES, CountingEmbeddings
+from tests.conftest import CountingEmbeddings
 
 QUESTION = "How many officers died in the Coatepec Harinas ambush?"
 REPLY = "Eight police officers and five staff of the prosecutor's office died [1]."
-
-
-@pytest.fixture
-def indexed(collection: NewsCollection) -> NewsCollection:
-    ingest(collection, [SAMPLES], progress=False)
-    return collection
 
 
 def test_batch_on_a_chain_without_its_model_creates_it_once(

@@ -6,7 +6,6 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +21,7 @@ from mcp.client.streamable_http import streamable_http_client
 
 from assistant.fake import RecordingChatModel
 from assistant.server import api_app
-from tests.conftest import ROOT, free_port
+from tests.conftest import ROOT, free_port, wait_until_up
 from tests.served import sample_chain, sample_settings, serving
 
 AMBUSH = "How many officers died in the Coatepec Harinas ambush?"
@@ -75,7 +74,7 @@ def test_the_chat_server_speaks_openai_and_mcp_behind_its_login(tmp_path: Path) 
             [sys.executable, "app.py"], cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT
         )
         try:
-            _wait_for(f"{url}/", process, log)
+            wait_until_up(f"{url}/", process, log, 240)
             client = openai.OpenAI(base_url=f"{url}/v1", api_key="pw", max_retries=0)
             reply = client.chat.completions.create(
                 model="newsqa", messages=[{"role": "user", "content": AMBUSH}]
@@ -91,22 +90,6 @@ def test_the_chat_server_speaks_openai_and_mcp_behind_its_login(tmp_path: Path) 
         finally:
             process.terminate()
             process.wait(timeout=30)
-
-
-def _wait_for(url: str, process: subprocess.Popen[bytes], log: Any) -> None:
-    deadline = time.monotonic() + 240
-    while True:
-        if process.poll() is not None:
-            log.seek(0)
-            pytest.fail(f"app.py exited with {process.returncode}:\n{log.read()}")
-        try:
-            if httpx.get(url, timeout=2).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        if time.monotonic() > deadline:
-            pytest.fail("app.py did not start within 240 s")
-        time.sleep(0.5)
 
 
 def _mcp_search(url: str, key: str) -> Any:

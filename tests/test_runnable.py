@@ -21,19 +21,12 @@ from assistant.errors import ServerUnreachable
 from assistant.fake import RecordingChatModel, ScriptedChatModel
 from assistant.retrieval import HybridRetriever
 from index.collection import NewsCollection
-from index.ingest import ingest
 from settings import Settings
 from tests.conftest import SAMPLES, CountingEmbeddings
 
 AMBUSH = str(SAMPLES / "000_529f16d631959521.txt")
 QUESTION = "How many officers died in the Coatepec Harinas ambush?"
 REPLY = "Eight police officers and five representatives of the state prosecutor's office died [1]."
-
-
-@pytest.fixture
-def indexed(collection: NewsCollection) -> NewsCollection:
-    ingest(collection, [SAMPLES], progress=False)
-    return collection
 
 
 def _chain(
