@@ -269,6 +269,7 @@ class NewsQA(Runnable[QuestionInput, AnswerPart]):
         """Retrieve, pick the passages the model reads, and ask the model whether they
         answer the question; ``messages`` is None when the chain refuses here."""
         started = time.perf_counter()
+        self._validate(question)  # before the rewrite, which is a model call
         standalone, standalone_s = self._standalone(question, config)
         if standalone is not None:
             question = question.model_copy(update={"question": standalone})
@@ -344,14 +345,7 @@ class NewsQA(Runnable[QuestionInput, AnswerPart]):
     ) -> list[Document]:
         """The chunks the chain would answer from, best article first (no model call)."""
         question = to_question(input)
-        text = question.question.strip()
-        if not text:
-            raise AssistantError("the question is empty")
-        if len(text) > self.settings.max_question_chars:
-            raise QuestionTooLong(
-                f"the question has {len(text):,} characters; the limit is "
-                f"{self.settings.max_question_chars:,}"
-            )
+        self._validate(question)
         name = question.collection or self.settings.collection
         retriever = self.retriever_for(name)
         if retriever.catalog.counts()[0] == 0:
@@ -373,6 +367,16 @@ class NewsQA(Runnable[QuestionInput, AnswerPart]):
         if window is not None and window.current and self.settings.strict_dates:
             docs = in_window(docs, window)
         return docs
+
+    def _validate(self, question: Question) -> None:
+        text = question.question.strip()
+        if not text:
+            raise AssistantError("the question is empty")
+        if len(text) > self.settings.max_question_chars:
+            raise QuestionTooLong(
+                f"the question has {len(text):,} characters; the limit is "
+                f"{self.settings.max_question_chars:,}"
+            )
 
     def date_preference(
         self, question: Question, window: DateWindow | None

@@ -7,6 +7,7 @@ from __future__ import annotations
 import pytest
 
 from assistant import Question, Turn, build_chain
+from assistant.errors import AssistantError, QuestionTooLong
 from assistant.fake import RecordingChatModel
 from assistant.followup import clean_rewrite, leans_on_history, restates
 from index.collection import NewsCollection
@@ -130,3 +131,15 @@ def test_a_rewrite_that_fails_keeps_the_follow_up_searched_with_its_context(
     answer = chain.invoke(Question(question="And how many of them were police?", history=EARLIER))
     assert answer.standalone_question is None and answer.retrieved[0] == AMBUSH
     assert "Question: And how many of them were police?" in str(llm.prompts[1][-1].content)
+
+
+def test_an_empty_or_overlong_follow_up_is_refused_before_any_model_call(
+    indexed: NewsCollection, settings: Settings, embeddings: CountingEmbeddings
+) -> None:
+    llm = RecordingChatModel()
+    chain = build_chain(settings, llm=llm, embeddings=embeddings)
+    with pytest.raises(AssistantError, match="empty"):
+        chain.invoke(Question(question="  ", history=EARLIER))
+    with pytest.raises(QuestionTooLong):
+        chain.invoke(Question(question="And that? " * 200, history=EARLIER))
+    assert llm.prompts == [] and llm.checks == []
