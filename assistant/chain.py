@@ -269,7 +269,7 @@ class NewsQA(Runnable[QuestionInput, AnswerPart]):
         """Retrieve, pick the passages the model reads, and ask the model whether they
         answer the question; ``messages`` is None when the chain refuses here."""
         started = time.perf_counter()
-        self._validate(question)  # before the rewrite, which is a model call
+        self.validate(question)  # before the rewrite, which is a model call
         standalone, standalone_s = self._standalone(question, config)
         if standalone is not None:
             question = question.model_copy(update={"question": standalone})
@@ -345,13 +345,10 @@ class NewsQA(Runnable[QuestionInput, AnswerPart]):
     ) -> list[Document]:
         """The chunks the chain would answer from, best article first (no model call)."""
         question = to_question(input)
-        self._validate(question)
+        self.validate(question)
         name = question.collection or self.settings.collection
         retriever = self.retriever_for(name)
-        if retriever.catalog.counts()[0] == 0:
-            raise EmptyIndex(
-                f"collection {name!r} is empty: add articles with python -m index ingest PATH"
-            )
+        self.require_articles(name)
         window = question_window(question.question, question.as_of or date.today())
         prefer, weight = self.date_preference(question, window)
         docs = retriever.invoke(
@@ -368,7 +365,17 @@ class NewsQA(Runnable[QuestionInput, AnswerPart]):
             docs = in_window(docs, window)
         return docs
 
-    def _validate(self, question: Question) -> None:
+    def require_articles(self, collection: str | None = None) -> None:
+        """Raises ``EmptyIndex`` when the collection holds no article."""
+        name = collection or self.settings.collection
+        if self.retriever(name).catalog.counts()[0] == 0:
+            raise EmptyIndex(
+                f"collection {name!r} is empty: add articles with python -m index ingest PATH"
+            )
+
+    def validate(self, question: Question) -> None:
+        """Raises for a question the chain will not take: empty, or over
+        ``NEWSQA_MAX_QUESTION_CHARS`` (``QuestionTooLong``)."""
         text = question.question.strip()
         if not text:
             raise AssistantError("the question is empty")

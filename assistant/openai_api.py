@@ -30,7 +30,13 @@ from fastapi.responses import JSONResponse, Response, StreamingResponse
 
 from assistant.api_access import is_authorized
 from assistant.chain import NewsQA
-from assistant.errors import EmptyIndex, ModelMissing, QuestionTooLong, ServerUnreachable
+from assistant.errors import (
+    AssistantError,
+    EmptyIndex,
+    ModelMissing,
+    QuestionTooLong,
+    ServerUnreachable,
+)
 from assistant.openai_types import (
     MODEL,
     APIError,
@@ -171,26 +177,20 @@ class _Routes:
             raise UnknownCollection(
                 f"there is no collection {name!r}; GET /v1/models lists them"
             ) from None
-        collection = self.chain.collection(name)
-        if collection.catalog.counts()[0] == 0:
-            raise EmptyIndex(
-                f"collection {name!r} is empty: add articles with python -m index ingest PATH"
-            )
+        self.chain.collection(name)
+        self.chain.require_articles(name)
 
     def _check_question(self, question: Question, last: int) -> None:
         # Checked here, not only in the chain: a stream must fail before it starts.
-        text = question.question.strip()
         param = f"messages[{last}].content"
-        if not text:
-            raise APIError(400, f"{param}: the question is empty", param=param)
-        limit = self.settings.max_question_chars
-        if len(text) > limit:
+        try:
+            self.chain.validate(question)
+        except QuestionTooLong as error:
             raise APIError(
-                400,
-                f"{param}: the question has {len(text):,} characters; the limit is {limit:,}",
-                param=param,
-                code="question_too_long",
-            )
+                400, f"{param}: {error}", param=param, code="question_too_long"
+            ) from None
+        except AssistantError as error:
+            raise APIError(400, f"{param}: {error}", param=param) from None
 
     async def _stream(
         self, question: Question, model: str, collection: str, include_usage: bool
