@@ -23,12 +23,18 @@ if ! "$PY" -c "import llama_cpp, sys; sys.exit(llama_cpp.__version__ != '0.3.36'
 fi
 if [ "${1:-}" = "--dev" ]; then
   "$PY" -m pip install -q -r requirements-dev.txt
-  # The browser tests drive Debian's chromium through Playwright (no browser download).
-  if [ ! -x /usr/bin/chromium ]; then
+  # The browser tests drive Debian's chromium through Playwright (no browser download);
+  # the shared-mode tests start a throwaway PostgreSQL 15 cluster (Debian's postgresql).
+  missing=""
+  [ -x /usr/bin/chromium ] || missing="chromium"
+  command -v pg_config >/dev/null && [ -x "$(pg_config --bindir)/initdb" ] ||
+    missing="$missing postgresql"
+  if [ -n "$missing" ]; then
     sudo=""; [ "$(id -u)" = 0 ] || sudo="sudo"
-    echo "installing Debian's chromium for the browser tests"
+    echo "installing Debian's$missing for the tests"
     $sudo apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq chromium >/dev/null
+    # shellcheck disable=SC2086
+    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq $missing >/dev/null
   fi
 else
   "$PY" -m pip install -q -r requirements.txt

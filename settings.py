@@ -31,6 +31,12 @@ class Settings(BaseSettings):
     collection: str = "news"
     # Empty: embedded Chroma under data_dir. A URL (http://host:port): a Chroma server.
     chroma_url: str = ""
+    # Empty: each collection's catalog and keyword index is a SQLite file under data_dir.
+    # postgresql://user:password@host:port/db: in that database, shared by every app
+    # server and ingest machine pointed at it (needs chroma_url: the vectors are shared
+    # too). Writers take turns per batch; one waits at most db_lock_wait seconds.
+    database_url: str = ""
+    db_lock_wait: float = 600.0
 
     # Ingestion.
     chunk_chars: int = 500  # soft upper bound of a chunk; a longer sentence stays whole
@@ -83,6 +89,10 @@ class Settings(BaseSettings):
     # The OpenAI-compatible API and MCP over HTTP (assistant/api_access.py): when set,
     # requests must send it as "Authorization: Bearer KEY"; else the UI login, if any.
     api_key: SecretStr = SecretStr("")
+    # How many generations the chat, /ask, /v1 and MCP run at once, all together
+    # (assistant/slot.py). Raise it with an openai: model whose server answers several
+    # at once; the in-process llama.cpp model always runs one (it says so at start).
+    ui_concurrency: int = Field(default=1, ge=1)
 
     # Fetching feeds and pages (index/fetching.py), politely: who we are, how long we
     # wait, how often we ask one host, how much we read. Addresses on loopback or

@@ -20,6 +20,7 @@ from langchain_core.embeddings import Embeddings
 from index.catalog import Catalog
 from index.chunking import Chunk
 from index.errors import StoreError, UnknownCollection
+from index.sqlite_catalog import SqliteCatalog
 from index.store import (
     check_collection_name,
     check_new_collection_name,
@@ -85,12 +86,57 @@ def catalog_path(settings: Settings, name: str) -> Path:
     return settings.data_dir / "catalog" / f"{stem}.sqlite"
 
 
+def open_catalog(settings: Settings, name: str) -> Catalog:
+    """The collection's catalog, made if it is not there: in PostgreSQL when
+    ``database_url`` is set, else a SQLite file under the data dir."""
+    if not settings.database_url:
+        return SqliteCatalog(catalog_path(settings, name))
+    from index.pg_catalog import PostgresCatalog
+
+    return PostgresCatalog(settings.database_url, name, lock_wait_s=settings.db_lock_wait)
+
+
+def catalog_names(settings: Settings, names: Iterable[str]) -> set[str]:
+    """Which of these collections have a catalog (without making any)."""
+    if not settings.database_url:
+        return {n for n in names if catalog_path(settings, n).exists()}
+    from index.pg_catalog import connect, database_errors, server_location
+    from index.pg_schema import collection_names as registered
+
+    with (
+        connect(settings.database_url) as conn,
+        database_errors(server_location(settings.database_url)),
+    ):
+        return set(registered(conn)) & set(names)
+
+
+def catalog_home(settings: Settings) -> str:
+    """Where the catalogs live, for people (no password)."""
+    if not settings.database_url:
+        return str(settings.data_dir / "catalog")
+    from index.pg_catalog import server_location
+
+    return server_location(settings.database_url)
+
+
+def check_backends(settings: Settings) -> None:
+    if settings.database_url and not settings.chroma_url:
+        raise StoreError(
+            "NEWSQA_DATABASE_URL shares the catalog, so the vectors must be shared too: "
+            "set NEWSQA_CHROMA_URL to a Chroma server (chroma run)"
+        )
+    if settings.database_url and not settings.database_url.startswith(
+        ("postgresql://", "postgres://")
+    ):
+        raise StoreError("NEWSQA_DATABASE_URL must be a postgresql://user:password@host/db URL")
+
+
 def collection_names(settings: Settings, client: Any = None) -> list[str]:
-    """The collections that can be opened: in the store, with their catalog here."""
+    """The collections that can be opened: in the store, with their catalog."""
     client = client if client is not None else chroma_client(settings)
     with store_errors(settings):
         names = [c.name for c in client.list_collections()]
-    return sorted(n for n in names if catalog_path(settings, n).exists())
+    return sorted(catalog_names(settings, names))
 
 
 class NewsCollection:
@@ -107,19 +153,20 @@ class NewsCollection:
         *,
         create: bool = False,
     ) -> None:
+        check_backends(settings)
         self.settings = settings
         self.name = self._checked_name(settings.collection, create)
         self.client = client if client is not None else chroma_client(settings)
-        path = catalog_path(settings, self.name)
         with store_errors(settings):
             found = find_collection(self.client, self.name)
-        if not create and (found is None or not path.exists()):
-            raise self._unknown(found is not None, path)
-        if create and found is None and not path.exists():
+        catalogued = bool(catalog_names(settings, [self.name]))
+        if not create and (found is None or not catalogued):
+            raise self._unknown(found is not None, catalogued)
+        if create and found is None and not catalogued:
             check_new_collection_name(self.name)
         with store_errors(settings):
             self.chroma = found if found is not None else open_collection(self.client, self.name)
-        self.catalog = Catalog(path)
+        self.catalog: Catalog = open_catalog(settings, self.name)
         self._embeddings = embeddings
 
     @staticmethod
@@ -131,16 +178,18 @@ class NewsCollection:
                 check_new_collection_name(name)
             raise
 
-    def _unknown(self, in_store: bool, path: Path) -> UnknownCollection:
+    def _unknown(self, in_store: bool, catalogued: bool) -> UnknownCollection:
         store, ingest = location(self.settings), "python -m index ingest --collection"
+        home = catalog_home(self.settings)
         if in_store:
+            other = "NEWSQA_DATABASE_URL" if self.settings.database_url else "NEWSQA_DATA_DIR"
             return UnknownCollection(
-                f"collection {self.name!r} is in {store} but has no catalog in {path.parent}: "
-                "it was indexed with another NEWSQA_DATA_DIR"
+                f"collection {self.name!r} is in {store} but has no catalog in {home}: "
+                f"it was indexed with another {other}"
             )
-        if path.exists():  # a catalog without vectors: the store was wiped or moved
+        if catalogued:  # a catalog without vectors: the store was wiped or moved
             return UnknownCollection(
-                f"collection {self.name!r} has a catalog ({path}) but no vectors in {store}: "
+                f"collection {self.name!r} has a catalog ({home}) but no vectors in {store}: "
                 f"{ingest} {self.name} PATH embeds them again"
             )
         names = collection_names(self.settings, self.client)
@@ -178,11 +227,24 @@ class NewsCollection:
 
     # -- vectors ---------------------------------------------------------------
 
-    def write_chunks(self, items: Sequence[tuple[ArticleLike, Sequence[Chunk]]]) -> None:
+    def embed_chunks(
+        self, items: Sequence[tuple[ArticleLike, Sequence[Chunk]]]
+    ) -> list[list[float]]:
+        """The chunks' vectors, in order (what ``write_chunks`` stores)."""
+        texts = [embedding_text(a, c) for a, chunks in items for c in chunks]
+        return self.embeddings.embed_documents(texts) if texts else []
+
+    def write_chunks(
+        self,
+        items: Sequence[tuple[ArticleLike, Sequence[Chunk]]],
+        vectors: list[list[float]] | None = None,
+    ) -> None:
+        """Store the chunks' vectors (``vectors``: from ``embed_chunks``, else made here)."""
         pairs = [(article, chunk) for article, chunks in items for chunk in chunks]
         if not pairs:
             return
-        vectors = self.embeddings.embed_documents([embedding_text(a, c) for a, c in pairs])
+        if vectors is None:
+            vectors = self.embed_chunks(items)
         with store_errors(self.settings):
             step = self.client.get_max_batch_size()
             for i in range(0, len(pairs), step):
@@ -271,6 +333,8 @@ class NewsCollection:
             "vectors": self.vector_count(),
             "embedding_model": self.catalog.get_meta("embedding_model"),
             "store": location(self.settings),
-            "catalog": str(self.catalog.path),
+            "catalog": self.catalog.location,
+            "catalog_backend": self.catalog.backend,
+            "vector_backend": "chroma server" if self.settings.chroma_url else "chroma embedded",
             "last_ingest": self.catalog.get_meta("last_ingest"),
         }

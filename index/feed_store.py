@@ -16,11 +16,10 @@ It leaves out fetching and parsing (``fetching.py``, ``feeds.py``).
 
 from __future__ import annotations
 
-import sqlite3
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from index.catalog import Catalog, Extra
+from index.catalog import Catalog, Db, Extra
 from index.errors import InvalidInput
 from index.fetching import backoff_seconds
 
@@ -67,7 +66,7 @@ class FeedStore:
             catalog.write(_create_tables)
 
     def feeds(self) -> list[Feed]:
-        if not self.catalog.read("SELECT 1 FROM sqlite_master WHERE name = 'feeds'"):
+        if not self.catalog.has_table("feeds"):
             return []
         rows = self.catalog.read(
             "SELECT url, title, added_at, etag, last_modified, last_poll, last_error, "
@@ -116,7 +115,7 @@ class FeedStore:
         return when, str(published) if published else None
 
 
-def _create_tables(db: sqlite3.Connection) -> None:
+def _create_tables(db: Db) -> None:
     for statement in _SCHEMA.split(";"):
         if statement.strip():
             db.execute(statement)
@@ -126,8 +125,12 @@ def fetched_note(article_id: str, url: str, how: str) -> Extra:
     """Mark an article as read from the web, in its own transaction."""
     at = now_utc().isoformat()
 
-    def write(db: sqlite3.Connection) -> None:
-        db.execute("INSERT OR REPLACE INTO fetched VALUES (?, ?, ?, ?)", (article_id, url, how, at))
+    def write(db: Db) -> None:
+        db.execute(
+            "INSERT INTO fetched VALUES (?, ?, ?, ?) ON CONFLICT (article_id) DO UPDATE "
+            "SET url = excluded.url, how = excluded.how, fetched_at = excluded.fetched_at",
+            (article_id, url, how, at),
+        )
 
     return write
 
@@ -138,7 +141,7 @@ def polled(
     """A poll that read the feed (or got a 304): its validators are now safe to keep."""
     at = now_utc().isoformat()
 
-    def write(db: sqlite3.Connection) -> None:
+    def write(db: Db) -> None:
         db.execute(
             "UPDATE feeds SET title = CASE WHEN ? != '' THEN ? ELSE title END, etag = ?, "
             "last_modified = ?, last_poll = ?, last_error = ?, failures = 0, next_poll = NULL, "
@@ -155,7 +158,7 @@ def failed(feed: Feed, error: str, cap: float) -> Extra:
     failures = feed.failures + 1
     retry = now + timedelta(seconds=backoff_seconds(failures, _BACKOFF_BASE, cap))
 
-    def write(db: sqlite3.Connection) -> None:
+    def write(db: Db) -> None:
         db.execute(
             "UPDATE feeds SET last_poll = ?, last_error = ?, failures = ?, next_poll = ?, "
             "new_articles = 0 WHERE url = ?",

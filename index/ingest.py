@@ -12,9 +12,7 @@ is announced to an optional ``on_step(step, batch)`` callback, which is how
 
 from __future__ import annotations
 
-import fcntl
 import os
-import sqlite3
 import sys
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -27,10 +25,10 @@ from typing import Any
 from tqdm import tqdm
 
 from index.articles import Article
-from index.catalog import Extra
-from index.chunking import chunk_article
+from index.catalog import Db, Extra
+from index.chunking import Chunk, chunk_article
 from index.collection import NewsCollection
-from index.errors import EmbeddingMismatch, IngestBusy
+from index.errors import EmbeddingMismatch
 from index.loaders import LoadError, find_files, load_file
 
 
@@ -51,19 +49,6 @@ class IngestReport:
         data["failed"] = [{"path": e.path, "line": e.line, "error": e.error} for e in self.failed]
         data["seconds"] = round(self.seconds, 3)
         return data
-
-
-@contextmanager
-def _exclusive(collection: NewsCollection) -> Iterator[None]:
-    lock_path = collection.catalog.path.with_suffix(".lock")
-    with open(lock_path, "w") as handle:
-        try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            raise IngestBusy(
-                f"another ingest is running on collection {collection.name!r} ({lock_path})"
-            ) from None
-        yield
 
 
 # Called after each step of the write protocol ("pending", "vectors", "catalog",
@@ -101,7 +86,8 @@ def ingest(
                         bar.set_postfix(failed=len(report.failed), refresh=False)
             run.flush()
         if prune:
-            report.removed = _prune(collection, run.seen, run.read_paths)
+            with collection.catalog.batch_lock():
+                report.removed = _prune(collection, run.seen, run.read_paths)
     report.seconds = time.perf_counter() - started
     return report
 
@@ -113,8 +99,10 @@ def writing(
     """The collection held for writing (the ingest lock, repaired first): files here,
     pages, feeds and web archives (``watch.py``, ``warc.py``) all write through the
     same :class:`IngestRun`, so dedup, batching and crash safety are the same for all."""
-    with _exclusive(collection):
-        report.repaired += collection.repair()
+    catalog = collection.catalog
+    with catalog.writer(collection.name):
+        with catalog.batch_lock():
+            report.repaired += collection.repair()
         run = IngestRun(collection, report, on_step)
         yield run
         run.flush()
@@ -134,6 +122,7 @@ class IngestRun:
         self.known = collection.catalog.content_hashes()
         self.batch: dict[str, Article] = {}
         self.batch_texts: dict[str, str] = {}
+        self.counted: dict[str, str] = {}  # how each batched article was reported
         self.aliases: list[tuple[str, str, str]] = []
         self.seen: set[tuple[str, str]] = set()
         self.read_paths: set[str] = set()
@@ -160,8 +149,10 @@ class IngestRun:
                 self.aliases.append((*article.origin, twin))
                 return
             self.report.added += 1
+            self.counted[article.id] = "added"
         else:
             self.report.updated += 1
+            self.counted[article.id] = "updated"
         self.known[article.id] = article.content_hash
         if note is not None:
             self.notes.append(note)
@@ -186,28 +177,73 @@ class IngestRun:
             if not self.model_checked:
                 _check_model(self.collection)
                 self.model_checked = True
-            articles = list(self.batch.values())
-            ids = [a.id for a in articles]
             size = self.collection.settings.chunk_chars
-            items = [(a, chunk_article(a, size)) for a in articles]
-            self.batches += 1
-            catalog.mark_pending(ids)
-            self._step_done("pending")
-            old_chunks = catalog.chunk_ids(ids)
-            self.collection.write_chunks(items)
-            self._step_done("vectors")
-            notes, self.notes = self.notes, []
-            catalog.replace_articles(items, _now(), extra=_all(notes) if notes else None)
-            self._step_done("catalog")
-            self.collection.delete_chunks(old_chunks - {c.id for _, cs in items for c in cs})
-            self._step_done("cleanup")
-            catalog.clear_pending(ids)
+            items = [(a, chunk_article(a, size)) for a in self.batch.values()]
+            # Embedding is most of an ingest's time: done before taking the lock, so
+            # writers on other machines embed while this one waits its turn.
+            vectors = self.collection.embed_chunks(items)
+            with catalog.batch_lock():
+                if catalog.shared:
+                    items, vectors = self._still_new(items, vectors)
+                self._write(items, vectors)
             self.batch.clear()
             self.batch_texts.clear()
+            self.counted.clear()
         after, self.after = self.after, []
         if self.aliases or after:
             catalog.add_sources(self.aliases, extra=_all(after) if after else None)
             self.aliases.clear()
+
+    def _write(self, items: list[tuple[Article, list[Chunk]]], vectors: list[list[float]]) -> None:
+        """The write protocol (see the module's docstring) for one batch."""
+        catalog = self.collection.catalog
+        ids = [a.id for a, _ in items]
+        self.batches += 1
+        catalog.mark_pending(ids)
+        self._step_done("pending")
+        old_chunks = catalog.chunk_ids(ids)
+        self.collection.write_chunks(items, vectors)
+        self._step_done("vectors")
+        notes, self.notes = self.notes, []
+        catalog.replace_articles(items, _now(), extra=_all(notes) if notes else None)
+        self._step_done("catalog")
+        self.collection.delete_chunks(old_chunks - {c.id for _, cs in items for c in cs})
+        self._step_done("cleanup")
+        catalog.clear_pending(ids)
+
+    def _still_new(
+        self, items: list[tuple[Article, list[Chunk]]], vectors: list[list[float]]
+    ) -> tuple[list[tuple[Article, list[Chunk]]], list[list[float]]]:
+        """Drop what another writer stored since this run read the catalog: the same
+        version of an article (now unchanged), or its text under another id (now a
+        duplicate). Runs under the batch lock, so the answer cannot change meanwhile."""
+        stored = self.collection.catalog.content_hashes([a.id for a, _ in items])
+        kept: list[tuple[Article, list[Chunk]]] = []
+        kept_vectors: list[list[float]] = []
+        at = 0
+        for article, chunks in items:
+            mine = vectors[at : at + len(chunks)]
+            at += len(chunks)
+            twin = None
+            if article.id not in stored:
+                twin = self.collection.catalog.article_with_text(article.text_hash)
+            if stored.get(article.id) == article.content_hash or twin not in (None, article.id):
+                self._count_as_met(article, twin)
+                continue
+            kept.append((article, chunks))
+            kept_vectors.extend(mine)
+        return kept, kept_vectors
+
+    def _count_as_met(self, article: Article, twin: str | None) -> None:
+        if self.counted.pop(article.id) == "added":
+            self.report.added -= 1
+        else:
+            self.report.updated -= 1
+        if twin is None:
+            self.report.unchanged += 1
+        else:
+            self.report.duplicates += 1
+        self.aliases.append((*article.origin, twin or article.id))
 
     def _step_done(self, step: str) -> None:
         if self.on_step is not None:
@@ -215,7 +251,7 @@ class IngestRun:
 
 
 def _all(notes: list[Extra]) -> Extra:
-    def write(db: sqlite3.Connection) -> None:
+    def write(db: Db) -> None:
         for note in notes:
             note(db)
 

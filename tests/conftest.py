@@ -4,16 +4,13 @@ once; a module that needs a real ``chroma run`` server gets one."""
 from __future__ import annotations
 
 import json
-import shutil
-import socket
 import subprocess
-import sys
 import time
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import IO
 
-import chromadb
 import httpx
 import pytest
 from langchain_core.embeddings import Embeddings
@@ -23,6 +20,7 @@ from index.embeddings import load_embeddings
 from index.ingest import ingest
 from index.store import chroma_client
 from settings import Settings, get_settings
+from tests.services import ChromaServer, PostgresCluster
 
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLES = ROOT / "data"
@@ -30,7 +28,7 @@ SAMPLES = ROOT / "data"
 
 @pytest.fixture(autouse=True)
 def _isolated_settings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    for name in ("NEWSQA_COLLECTION", "NEWSQA_CHROMA_URL"):
+    for name in ("NEWSQA_COLLECTION", "NEWSQA_CHROMA_URL", "NEWSQA_DATABASE_URL"):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("NEWSQA_DATA_DIR", str(tmp_path / "newsqa-data"))
     get_settings.cache_clear()
@@ -91,12 +89,6 @@ def stored_collections(settings: Settings) -> tuple[list[str], list[str]]:
     return chroma, files
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
 def wait_until_up(url: str, process: subprocess.Popen[bytes], log: IO[str], seconds: int) -> None:
     """Until ``url`` answers 200; fails with the process's log if it exits or is late."""
     deadline = time.monotonic() + seconds
@@ -114,42 +106,6 @@ def wait_until_up(url: str, process: subprocess.Popen[bytes], log: IO[str], seco
         time.sleep(0.5)
 
 
-class ChromaServer:
-    """A real ``chroma run`` on loopback; ``stop`` and ``start`` again keep its port and
-    its data, as an operator restarting it would."""
-
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self._process: subprocess.Popen[bytes] | None = None
-
-    def start(self) -> None:
-        chroma = shutil.which("chroma") or str(Path(sys.executable).parent / "chroma")
-        command = [chroma, "run", "--host", "127.0.0.1", "--port", str(self.port)]
-        self._process = subprocess.Popen(
-            [*command, "--path", str(self.path)],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                chromadb.HttpClient(host="127.0.0.1", port=self.port).heartbeat()
-                return
-            except Exception:
-                if time.monotonic() > deadline or self._process.poll() is not None:
-                    self.stop()
-                    raise RuntimeError("chroma run did not start") from None
-                time.sleep(0.3)
-
-    def stop(self) -> None:
-        if self._process is not None:
-            self._process.terminate()
-            self._process.wait(timeout=30)
-            self._process = None
-
-
 @pytest.fixture(scope="module")
 def chroma_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ChromaServer]:
     """One server per test module, stopped at its end; its data outside every data dir."""
@@ -159,6 +115,31 @@ def chroma_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ChromaSe
         yield server
     finally:
         server.stop()
+
+
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[PostgresCluster]:
+    """One throwaway PostgreSQL 15 cluster on loopback for the whole run."""
+    cluster = PostgresCluster()
+    cluster.start()
+    try:
+        yield cluster
+    finally:
+        cluster.close()
+
+
+@pytest.fixture
+def shared_settings(
+    postgres: PostgresCluster, chroma_server: ChromaServer, monkeypatch: pytest.MonkeyPatch
+) -> Settings:
+    """Shared mode: a fresh database, the module's Chroma server, a collection name of
+    its own there (the server outlives the test), in the environment for subprocesses."""
+    name = f"t{uuid.uuid4().hex[:12]}"
+    monkeypatch.setenv("NEWSQA_DATABASE_URL", postgres.fresh_database(name))
+    monkeypatch.setenv("NEWSQA_CHROMA_URL", chroma_server.url)
+    monkeypatch.setenv("NEWSQA_COLLECTION", name)
+    get_settings.cache_clear()
+    return get_settings()
 
 
 def write_jsonl(path: Path, records: list[dict[str, object]]) -> Path:
@@ -173,3 +154,13 @@ def story(n: int, words: str = "") -> str:
         f"The repairs cost {n * 1000} dollars, according to the mayor. Work began in May.\n\n"
         f"Residents of town {n} welcomed the news. “It was a long wait,” said one of them."
     )
+
+
+@pytest.fixture(scope="session")
+def llama_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """llama-cpp-python's OpenAI-compatible server with the default model, on loopback,
+    for the whole run (``tests/served.py``): its ``/v1`` URL."""
+    from tests.served import llama_server as served  # served.py imports this module
+
+    with served(tmp_path_factory.mktemp("llama-server") / "server.log") as url:
+        yield url

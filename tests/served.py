@@ -1,8 +1,12 @@
 """Helpers for the protocol tests and benchmark: a chain over the sample articles with a
-recording fake model, and an ASGI app served by uvicorn on loopback in a thread."""
+recording fake model, an ASGI app served by uvicorn on loopback in a thread, and
+llama-cpp-python's OpenAI-compatible server with the real model."""
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -10,15 +14,18 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+import httpx
 import uvicorn
 from langchain_core.embeddings import Embeddings
 from langchain_core.language_models import BaseChatModel
 
 from assistant import NewsQA, build_chain
+from assistant.model_files import MODELS, ensure_model
 from index.collection import NewsCollection
 from index.ingest import ingest
 from settings import Settings
-from tests.conftest import SAMPLES, free_port
+from tests.conftest import SAMPLES
+from tests.services import free_port
 
 
 def sample_settings(data_dir: Path, **changes: Any) -> Settings:
@@ -71,3 +78,37 @@ def serving(app: Any, port: int | None = None) -> Iterator[str]:
     finally:
         server.should_exit = True
         thread.join(timeout=15)
+
+
+@contextmanager
+def llama_server(log: Path, alias: str = "qwen2.5-1.5b") -> Iterator[str]:
+    """llama-cpp-python's OpenAI-compatible server (``python -m llama_cpp.server``) with
+    a bundled model on loopback, until the block ends: its ``/v1`` URL. It answers one
+    request at a time; ``--interrupt_requests False`` keeps its default from cutting a
+    stream short whenever another request arrives (several clients would get half
+    answers)."""
+    settings = Settings()
+    model = ensure_model(MODELS[alias], settings.model_cache_dir, progress=False)
+    port = free_port()
+    command = [sys.executable, "-m", "llama_cpp.server", "--model", str(model)]
+    command += ["--model_alias", alias, "--host", "127.0.0.1", "--port", str(port)]
+    command += ["--n_ctx", str(settings.llm_ctx), "--interrupt_requests", "False"]
+    command += ["--n_threads", str(os.cpu_count() or 1)]  # its default is half the cores
+    with log.open("w") as out:
+        process = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}/v1"
+    try:
+        deadline = time.monotonic() + 180
+        while True:
+            if process.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError("llama_cpp.server did not start: " + log.read_text()[-2000:])
+            try:
+                if httpx.get(f"{url}/models", timeout=2).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            time.sleep(1)
+        yield url
+    finally:
+        process.terminate()
+        process.wait(timeout=30)

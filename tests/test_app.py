@@ -20,7 +20,8 @@ import pytest
 from playwright.sync_api import Browser, Page, expect, sync_playwright
 
 from eval.scoring import is_correct
-from tests.conftest import ROOT, free_port, wait_until_up
+from tests.conftest import ROOT, wait_until_up
+from tests.services import free_port
 
 pytestmark = [pytest.mark.llm, pytest.mark.slow, pytest.mark.browser]
 CHROMIUM = "/usr/bin/chromium"

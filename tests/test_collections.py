@@ -8,6 +8,7 @@ import gc
 import threading
 import weakref
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -17,10 +18,10 @@ from assistant import cli as assistant_cli
 from assistant.fake import RecordingChatModel
 from eval import cli as eval_cli
 from index import cli as index_cli
-from index.catalog import Catalog
 from index.collection import NewsCollection, catalog_path, collection_names
 from index.errors import InvalidInput, UnknownCollection
 from index.ingest import ingest
+from index.sqlite_catalog import SqliteCatalog
 from index.store import chroma_client
 from settings import Settings, get_settings
 from tests.conftest import (
@@ -80,7 +81,7 @@ def test_plain_names_are_created_and_listed(settings: Settings, name: str) -> No
 def test_collections_made_before_the_rule_still_open(settings: Settings) -> None:
     # An older version accepted any name Chroma does: such a collection keeps working.
     chroma_client(settings).get_or_create_collection("Old.News", embedding_function=None)
-    Catalog(catalog_path(settings, "Old.News")).close()
+    SqliteCatalog(catalog_path(settings, "Old.News")).close()
     assert collection_names(settings) == ["Old.News"]
     NewsCollection(_named(settings, "Old.News")).close()
     NewsCollection(_named(settings, "Old.News"), create=True).close()
@@ -166,7 +167,7 @@ def test_threads_opening_many_collections_never_exceed_the_bound(
     for name in names:
         _create(settings, name)
     chain = build_chain(settings, llm=RecordingChatModel())
-    live: weakref.WeakSet[Catalog] = weakref.WeakSet()
+    live: weakref.WeakSet[Any] = weakref.WeakSet()
     opens, lock = [0], threading.Lock()
     failures: list[BaseException] = []
 

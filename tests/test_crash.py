@@ -22,9 +22,15 @@ pytestmark = pytest.mark.slow
 ARTICLES = 60
 
 
-def _start(feed: Path, kill_at: tuple[str, int] | None = None) -> subprocess.Popen[bytes]:
+def _start(
+    feed: Path, kill_at: tuple[str, int] | None = None, data_dir: Path | None = None
+) -> subprocess.Popen[bytes]:
     """A real ingest in its own process: the CLI, or with `kill_at` one that kills
-    itself (SIGKILL) right after that step of that batch."""
+    itself (SIGKILL) right after that step of that batch. ``data_dir``: another
+    machine's (in shared mode it shares only the database and the Chroma server)."""
+    env = {**os.environ, "NEWSQA_INGEST_BATCH": "5"}
+    if data_dir is not None:
+        env["NEWSQA_DATA_DIR"] = str(data_dir)
     command = ["-m", "index", "ingest", str(feed), "--json"]
     if kill_at is not None:
         call = f"ingest_and_die{(str(feed), *kill_at)!r}"
@@ -32,7 +38,7 @@ def _start(feed: Path, kill_at: tuple[str, int] | None = None) -> subprocess.Pop
     return subprocess.Popen(
         [sys.executable, *command],
         cwd=ROOT,
-        env={**os.environ, "NEWSQA_INGEST_BATCH": "5"},
+        env=env,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
@@ -98,11 +104,21 @@ def test_kill_9_from_outside_during_first_ingest(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize("step", ["pending", "vectors", "catalog", "cleanup"])
-def test_kill_9_at_each_step_of_an_update(tmp_path: Path, step: str) -> None:
+@pytest.mark.parametrize("mode", ["embedded", pytest.param("shared", marks=pytest.mark.server)])
+def test_kill_9_at_each_step_of_an_update(
+    tmp_path: Path, step: str, mode: str, request: pytest.FixtureRequest
+) -> None:
+    """Shared mode: the writer killed holds the database's lock; the repair runs on
+    another machine (its own data dir), which gets the lock once the dead one's
+    connection is gone."""
+    other = None
+    if mode == "shared":
+        request.getfixturevalue("shared_settings")
+        other = tmp_path / "other-machine"
     feed = _feed(tmp_path / "feed.jsonl", "Pelicans")
     assert _start(feed).wait(timeout=300) == 0
     _feed(feed, "Herons")
     crashed = _start(feed, kill_at=(step, 3)).wait(timeout=300)
     assert crashed == -signal.SIGKILL
-    assert _start(feed).wait(timeout=300) == 0
+    assert _start(feed, data_dir=other).wait(timeout=300) == 0
     _check_whole(feed, "herons")

@@ -6,6 +6,8 @@ recording fake."""
 
 from __future__ import annotations
 
+import functools
+import inspect
 import os
 import sqlite3
 import subprocess
@@ -14,6 +16,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import anyio
 import gradio as gr
 import pytest
 
@@ -33,8 +36,12 @@ QUESTION = "How many officers died in the Coatepec Harinas ambush?"
 
 
 def _handler(page: gr.Blocks, name: str) -> Callable[..., Any]:
-    """The page's own event handler by its function name, called as Gradio would."""
-    return next(f.fn for f in page.fns.values() if f.name == name and f.fn is not None)
+    """The page's own event handler by its function name, called as Gradio would (an
+    async one, which takes a generation slot, run to its end)."""
+    handler = next(f.fn for f in page.fns.values() if f.name == name and f.fn is not None)
+    if inspect.iscoroutinefunction(handler):
+        return lambda *args: anyio.run(functools.partial(handler, *args))
+    return handler
 
 
 def _cli(*args: str) -> subprocess.CompletedProcess[str]:
@@ -180,9 +187,10 @@ def test_a_catalog_locked_past_the_timeout_fails_the_ingest_cleanly_then_it_work
         file.write_text(story(n), encoding="utf-8")
     ingest(collection, articles[:1], progress=False)
     before = collection.catalog.counts(), collection.vector_count()
-    holder = sqlite3.connect(collection.catalog.path, isolation_level=None)
+    path = catalog_path(collection.settings, collection.name)
+    holder = sqlite3.connect(path, isolation_level=None)
     holder.execute("BEGIN IMMEDIATE")  # another writer that does not let go
-    with pytest.raises(StoreError, match=f"the catalog {collection.catalog.path} .*locked"):
+    with pytest.raises(StoreError, match=f"the catalog {path} .*locked"):
         ingest(collection, articles, progress=False)
     holder.execute("ROLLBACK")
     holder.close()

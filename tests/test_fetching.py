@@ -10,7 +10,7 @@ import pytest
 
 from index.fetching import Fetcher, FetchError, backoff_seconds
 from settings import get_settings
-from tests.conftest import free_port
+from tests.services import free_port
 from tests.web_server import WebServer
 
 

@@ -21,8 +21,9 @@ from mcp.client.streamable_http import streamable_http_client
 
 from assistant.fake import RecordingChatModel
 from assistant.server import api_app
-from tests.conftest import ROOT, free_port, wait_until_up
+from tests.conftest import ROOT, wait_until_up
 from tests.served import sample_chain, sample_settings, serving
+from tests.services import free_port
 
 AMBUSH = "How many officers died in the Coatepec Harinas ambush?"
 

@@ -9,7 +9,8 @@ from pathlib import Path
 import chromadb
 import pytest
 
-from tests.conftest import ROOT, SAMPLES, ChromaServer, free_port
+from tests.conftest import ROOT, SAMPLES
+from tests.services import ChromaServer, free_port
 
 pytestmark = [pytest.mark.server, pytest.mark.slow]
 

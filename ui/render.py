@@ -162,7 +162,8 @@ def stats_table(stats: dict[str, Any]) -> str:
         ("articles", f"{stats.get('articles', 0):,}"),
         ("chunks", f"{stats.get('chunks', 0):,}"),
         ("last ingest", stats.get("last_ingest") or "never"),
-        ("store", stats.get("store")),
+        ("vectors", f"{stats.get('vector_backend')}: {stats.get('store')}"),
+        ("catalog", f"{stats.get('catalog_backend')}: {stats.get('catalog')}"),
     ]
     body = "".join(f"<tr><th>{text(k)}</th><td>{text(str(v))}</td></tr>" for k, v in rows)
     return f'<table class="newsqa-stats">{body}</table>'
