@@ -4,7 +4,8 @@ On first start it creates the collection (``NEWSQA_COLLECTION``) and indexes the
 bundled sample articles (``data/``) into it if it is empty; the model is assembled from
 its packages and loaded on the first question. Host, port, login and upload limit come
 from settings (``NEWSQA_HOST``, ``NEWSQA_PORT``, ``NEWSQA_UI_USER`` +
-``NEWSQA_UI_PASSWORD``, ``NEWSQA_ALLOW_ANONYMOUS``, ``NEWSQA_UPLOAD_MAX_BYTES``);
+``NEWSQA_UI_PASSWORD``, ``NEWSQA_ALLOW_ANONYMOUS``, ``NEWSQA_UPLOAD_MAX_BYTES``,
+``NEWSQA_UI_CONCURRENCY``);
 ``NEWSQA_WATCH_EVERY=15m`` polls the collection's feeds in the background. A setting
 that cannot work (half a login, an open host without one, an unusable store) prints one
 ``error:`` line and exits with status 2.
@@ -31,10 +32,9 @@ def serve(settings: Settings) -> None:
     # Imported after the check: Gradio and the model stack take 10-15 s to import on 2
     # cores, and a refused login should be said at once.
     from assistant import build_chain
-    from assistant.server import api_app
     from index import NewsCollection, ingest
     from index.watch import background_watch
-    from ui.page import build_page, launch
+    from ui.page import launch, web_app
 
     # The default collection is the one a fresh data dir gets by starting the app;
     # questions and the page never create one.
@@ -49,8 +49,9 @@ def serve(settings: Settings) -> None:
     # the server runs; what a poll adds is answerable at once.
     watcher = background_watch(collection)
     try:
-        # The OpenAI-compatible API (/v1) and MCP (/mcp) share the chat's server and login.
-        launch(build_page(chain, settings), settings, api_app(chain))
+        # The OpenAI-compatible API (/v1) and MCP (/mcp) share the chat's server, login
+        # and generation slots (NEWSQA_UI_CONCURRENCY).
+        launch(web_app(chain, settings), settings)
     finally:
         if watcher is not None:
             watcher.stop()

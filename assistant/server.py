@@ -3,9 +3,9 @@
 ``api_app(chain)`` is a FastAPI app with ``/v1/chat/completions``, ``/v1/models`` and
 MCP's streamable HTTP at ``/mcp``, all behind the same key or login
 (``assistant/api_access.py``) and one ``GenerationSlot``. ``python app.py`` mounts the
-browser chat onto it (``ui/page.py``); ``python -m assistant serve`` runs it alone, and
-``python -m assistant mcp`` serves the MCP tools over stdio. Nothing here answers
-anything itself: the routes and tools call the chain.
+browser chat onto it (``ui/page.py``), sharing that slot; ``python -m assistant serve``
+runs it alone, and ``python -m assistant mcp`` serves the MCP tools over stdio. Nothing
+here answers anything itself: the routes and tools call the chain.
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ from assistant.builder import build_chain
 from assistant.chain import NewsQA
 from assistant.mcp_tools import build_mcp
 from assistant.openai_api import openai_router
-from assistant.slot import GenerationSlot
+from assistant.slot import GenerationSlot, generations
 from index.errors import InvalidInput, NewsqaError
 from settings import Settings
 from ui.access import is_loopback, login
@@ -35,10 +35,11 @@ from ui.access import is_loopback, login
 MCP_PATH = "/mcp"
 
 
-def api_app(chain: NewsQA) -> FastAPI:
+def api_app(chain: NewsQA, slot: GenerationSlot | None = None) -> FastAPI:
     """The OpenAI routes and MCP over HTTP for one chain (one app per chain: the MCP
-    session manager runs once, in the app's lifespan)."""
-    slot = GenerationSlot(chain)
+    session manager runs once, in the app's lifespan). ``slot``: the generation limit
+    they share with others (the browser chat's); by default one of their own."""
+    slot = slot or GenerationSlot(chain, generations(chain.settings))
     mcp = build_mcp(chain, slot)
     # Made for its session manager; DNS-rebinding protection follows the host.
     mcp.streamable_http_app(streamable_http_path=MCP_PATH, host=chain.settings.host)
@@ -116,7 +117,7 @@ def serve_stdio(settings: Settings) -> None:
     protocol's: everything else goes to stderr)."""
     chain = build_chain(settings)
     _say_if_unusable(chain)
-    build_mcp(chain, GenerationSlot(chain)).run("stdio")
+    build_mcp(chain, GenerationSlot(chain, generations(settings))).run("stdio")
 
 
 def _say_if_unusable(chain: NewsQA) -> None:

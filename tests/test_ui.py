@@ -5,11 +5,14 @@ test_app.py."""
 
 from __future__ import annotations
 
+import functools
+import inspect
 from collections.abc import Callable
 from datetime import date
 from pathlib import Path
 from typing import Any
 
+import anyio
 import gradio as gr
 import pytest
 
@@ -239,8 +242,15 @@ def _event(page: gr.Blocks, name: str) -> Callable[..., Any]:
     """The function behind one of the page's events, to call as Gradio would."""
     for block_fn in page.fns.values():
         if block_fn.fn is not None and getattr(block_fn.fn, "__name__", None) == name:
-            return block_fn.fn
+            return _awaited(block_fn.fn)
     raise AssertionError(f"the page has no event {name!r}")
+
+
+def _awaited(handler: Callable[..., Any]) -> Callable[..., Any]:
+    """An async handler (one that takes a generation slot) run to its end, as Gradio would."""
+    if not inspect.iscoroutinefunction(handler):
+        return handler
+    return lambda *args: anyio.run(functools.partial(handler, *args))
 
 
 def test_asking_an_unknown_collection_is_an_error_that_creates_nothing(

@@ -1,21 +1,25 @@
 """The Gradio page: a Chat tab with a sources panel and filters, an Articles tab for
 uploads, index stats and creating a collection, and the ``/ask`` API endpoint.
 
-Every model-bound event (chat, API, ingest) shares one concurrency slot ("work"): on a
-2-core box one generation or ingest at a time, the others wait in Gradio's queue with
-their position shown. Each browser session keeps its own exchanges in a ``gr.State``.
+The chat and ``/ask`` take their generation slot from the ``GenerationSlot`` the
+OpenAI-compatible API and MCP use (``web_app``): ``NEWSQA_UI_CONCURRENCY`` answers at
+once across all of them. Gradio's queue ("work") admits as many chat and ``/ask``
+events, so the rest wait there with their position shown. Uploads are not generations:
+they queue on their own, one at a time. Each browser session keeps its own exchanges in
+a ``gr.State``.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import AsyncIterator
 from typing import Any
 
 import gradio as gr
 from fastapi import FastAPI
 
 from assistant import NewsQA
-from assistant.server import run
+from assistant.server import api_app, run
+from assistant.slot import GenerationSlot, generations
 from index.collection import NewsCollection, collection_names
 from index.errors import InvalidInput, NewsqaError
 from index.loaders import SUFFIXES
@@ -70,8 +74,10 @@ a.newsqa-cite { text-decoration: none; font-weight: 600; cursor: pointer; }
 """
 
 
-def build_page(chain: NewsQA, settings: Settings) -> gr.Blocks:
-    work: dict[str, Any] = {"concurrency_id": "work", "concurrency_limit": 1}
+def build_page(chain: NewsQA, settings: Settings, slot: GenerationSlot | None = None) -> gr.Blocks:
+    """The page; ``slot``: the generation limit it shares (by default one of its own)."""
+    slot = slot or GenerationSlot(chain, generations(settings))
+    work: dict[str, Any] = {"concurrency_id": "work", "concurrency_limit": slot.limit}
 
     def collection_choices() -> list[str]:
         try:
@@ -92,7 +98,7 @@ def build_page(chain: NewsQA, settings: Settings) -> gr.Blocks:
         except NewsqaError as error:
             return render.error_message(str(error))
 
-    def chat(
+    async def chat(
         message: str,
         exchanges: list[session.Exchange],
         collection: str,
@@ -100,8 +106,8 @@ def build_page(chain: NewsQA, settings: Settings) -> gr.Blocks:
         published_to: Any,
         source: str,
         progress: gr.Progress = gr.Progress(track_tqdm=True),  # noqa: B008 (Gradio's way)
-    ) -> Iterator[session.Update]:
-        yield from session.ask(
+    ) -> AsyncIterator[session.Update]:
+        updates = session.ask(
             chain,
             message,
             exchanges,
@@ -110,8 +116,11 @@ def build_page(chain: NewsQA, settings: Settings) -> gr.Blocks:
             published_to=published_to,
             source=source,
         )
+        # The question and a status line show at once, before the wait for a slot.
+        async for update in slot.iterate(updates, free=1):
+            yield update
 
-    def ask(question: str, as_of: str = "", collection: str = "") -> dict[str, Any]:
+    async def ask(question: str, as_of: str = "", collection: str = "") -> dict[str, Any]:
         """Answer one question from the indexed articles, with citations.
 
         Args:
@@ -120,7 +129,7 @@ def build_page(chain: NewsQA, settings: Settings) -> gr.Blocks:
             collection: the collection to search (default: the server's)
         """
         try:
-            return session.ask_json(chain, question, as_of, collection)
+            return await slot.run(session.ask_json, chain, question, as_of, collection)
         except NewsqaError as error:
             raise gr.Error(str(error)) from None
 
@@ -265,7 +274,10 @@ def build_page(chain: NewsQA, settings: Settings) -> gr.Blocks:
             [files, collection],
             [report, stats_view, source, collection],
             api_visibility="private",
-            **work,
+            # Not a generation: an upload of many files must not hold answers up. One
+            # at a time, as two would only split the embedding model's cores.
+            concurrency_id="ingest",
+            concurrency_limit=1,
         )
         create_button.click(
             create,
@@ -286,13 +298,15 @@ def build_page(chain: NewsQA, settings: Settings) -> gr.Blocks:
     return page
 
 
-def launch(page: gr.Blocks, settings: Settings, app: FastAPI, **overrides: Any) -> None:
-    """Serve the page at ``/`` of ``app`` (the protocol server: its ``/v1`` and ``/mcp``
-    routes come first), until interrupted; refuses (``InvalidInput``) a login or host
-    that ui/access.py does not allow."""
+def web_app(chain: NewsQA, settings: Settings, **overrides: Any) -> FastAPI:
+    """The page at ``/`` of the protocol server (its ``/v1`` and ``/mcp`` routes come
+    first), all of them drawing on one ``GenerationSlot``; refuses (``InvalidInput``) a
+    login or host that ui/access.py does not allow."""
+    slot = GenerationSlot(chain, generations(settings))
+    app = api_app(chain, slot)
     gr.mount_gradio_app(
         app,
-        page.queue(default_concurrency_limit=1),
+        build_page(chain, settings, slot).queue(default_concurrency_limit=1),
         path="/",
         server_name=settings.host,
         server_port=settings.port,
@@ -304,5 +318,10 @@ def launch(page: gr.Blocks, settings: Settings, app: FastAPI, **overrides: Any) 
         show_error=False,  # as Gradio's own launch: only gr.Error messages reach the page
         **overrides,
     )
+    return app
+
+
+def launch(app: FastAPI, settings: Settings) -> None:
+    """Serve ``app`` (``web_app``) until interrupted."""
     print(f"* Running on local URL:  http://{settings.host}:{settings.port}", flush=True)
     run(app, settings)
