@@ -116,6 +116,16 @@ def _run(args: argparse.Namespace) -> int:
             shutil.rmtree(scratch, ignore_errors=True)
 
 
+def _shown(settings: Settings) -> dict[str, Any]:
+    """The settings for the report, without secrets: the database only by its place."""
+    shown = settings.model_dump(mode="json", exclude={"openai_api_key", "database_url"})
+    if settings.database_url:
+        from index.pg_catalog import server_location
+
+        shown["database"] = server_location(settings.database_url)
+    return shown
+
+
 def _run_in(args: argparse.Namespace, items: list[Any], settings: Settings) -> int:
     collection = NewsCollection(settings, create=bool(args.corpus))
     if args.corpus:
@@ -140,7 +150,7 @@ def _run_in(args: argparse.Namespace, items: list[Any], settings: Settings) -> i
         if args.retrieval_only
         else ("multiple-choice" if args.choices else "open"),
         "llm": None if args.retrieval_only else settings.llm,
-        "settings": settings.model_dump(mode="json", exclude={"openai_api_key"}),
+        "settings": _shown(settings),
         "corpus": {"paths": [str(p) for p in args.corpus], "articles": articles, "chunks": chunks},
         "machine": {"cpus": os.cpu_count(), "platform": platform.platform()},
         "seconds": round(time.time() - started, 1),
