@@ -28,7 +28,7 @@ from index.fetching import Fetcher
 from index.ingest import ingest
 from index.watch import BackgroundWatch, PollReport, background_watch, parse_every, poll_once
 from settings import get_settings
-from tests.conftest import ROOT, story
+from tests.conftest import ROOT, CountingEmbeddings, story
 from tests.web_server import WebServer, article_page, rss
 
 pytestmark = pytest.mark.slow
@@ -73,31 +73,40 @@ def _item(link: str, title: str, summary: str = "", date: str = "") -> dict[str,
     return {"title": title, "link": link, "guid": link, "description": summary, "pubDate": date}
 
 
+@pytest.mark.parametrize("mode", ["embedded", pytest.param("shared", marks=pytest.mark.server)])
 def test_new_entry_answerable_after_next_poll_and_304_fetches_nothing(
-    web: WebServer, collection: NewsCollection, embeddings: object, tmp_path: Path
+    web: WebServer,
+    embeddings: CountingEmbeddings,
+    tmp_path: Path,
+    mode: str,
+    request: pytest.FixtureRequest,
 ) -> None:
-    a = _page(web, "/new/a", "Pelicans return to the bay", 1, "The pelicans came back.")
-    b = _page(web, "/new/b", "Harbour crane collapses", 2, "A crane fell in the harbour.")
+    """Shared mode: the feeds' state lives in the PostgreSQL catalog."""
+    if mode == "shared":
+        request.getfixturevalue("shared_settings")
+    collection = NewsCollection(get_settings(), embeddings=embeddings, create=True)
+    a = _page(web, f"/{mode}/a", "Pelicans return to the bay", 1, "The pelicans came back.")
+    b = _page(web, f"/{mode}/b", "Harbour crane collapses", 2, "A crane fell in the harbour.")
     items = [_item(a, "Pelicans"), _item(b, "Crane")]
-    feed = _feed(web, "/new/feed.xml", items, '"v1"')
+    feed = _feed(web, f"/{mode}/feed.xml", items, '"v1"')
     FeedStore(collection.catalog).add(feed)
     first = _poll(collection)
     assert (first.report.added, first.report.failed) == (2, [])
     assert first.feeds[0].status == "ok" and first.feeds[0].added == 2
-    chain = build_chain(get_settings(), llm=RecordingChatModel(), embeddings=embeddings)  # type: ignore[arg-type]
+    chain = build_chain(get_settings(), llm=RecordingChatModel(), embeddings=embeddings)
     assert chain.retrieve("Where did the pelicans return?")[0].metadata["article_id"] == a
 
-    pages = web.hits("/new/a") + web.hits("/new/b")
+    pages = web.hits(f"/{mode}/a") + web.hits(f"/{mode}/b")
     again = _poll(collection)
     assert again.feeds[0].status == "not modified" and again.report.added == 0
-    assert web.hits("/new/a") + web.hits("/new/b") == pages
+    assert web.hits(f"/{mode}/a") + web.hits(f"/{mode}/b") == pages
     assert web.requests[-1][1]["If-None-Match"] == '"v1"'
 
-    c = _page(web, "/new/c", "Glacier museum opens", 3, "A museum about glaciers opened.")
-    _feed(web, "/new/feed.xml", [_item(c, "Glacier museum"), *items], '"v2"')
+    c = _page(web, f"/{mode}/c", "Glacier museum opens", 3, "A museum about glaciers opened.")
+    _feed(web, f"/{mode}/feed.xml", [_item(c, "Glacier museum"), *items], '"v2"')
     third = _poll(collection)
     assert third.report.added == 1 and third.feeds[0].entries == 1
-    assert (web.hits("/new/a"), web.hits("/new/c")) == (1, 1)  # only the new page
+    assert (web.hits(f"/{mode}/a"), web.hits(f"/{mode}/c")) == (1, 1)  # only the new page
     # The chain built before the poll answers from it: no restart.
     assert chain.retrieve("What opened about glaciers?")[0].metadata["article_id"] == c
     # An ingest --prune of files leaves what came from the web alone.
@@ -106,6 +115,8 @@ def test_new_entry_answerable_after_next_poll_and_304_fetches_nothing(
     assert collection.catalog.counts()[0] == 4
     store = FeedStore(collection.catalog)
     assert store.get(feed).new_articles == 1 and store.get(feed).etag == '"v2"'  # type: ignore[union-attr]
+    assert store.how_fetched(c) is not None and collection.problems() == []
+    collection.close()
 
 
 def test_faults_are_reported_by_url_and_cost_nothing_else(
