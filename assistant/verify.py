@@ -15,7 +15,9 @@ every sentence the model was shown (and each source's headline):
 - each kept citation carries its best supporting sentence as the quote, with its
   character offsets in the article text (a headline quote has none).
 
-"According to [1], ..." is rewritten as a plain sentence with the marker at its end.
+"According to [1], ..." is rewritten as a plain sentence with the marker at its end, and
+a sentence that only points at a source ("This can be found in [2].") gives its markers
+to the sentence before it and goes.
 A small model that has answered often goes on to summarise the other sources: a later
 sentence that shares no content word with the question or the first sentence and is
 supported only by sources the first sentence does not cite is another story, and is
@@ -53,6 +55,15 @@ _ATTRIBUTION = re.compile(
 _DANGLING = re.compile(
     r",?\s+(?:citing|according to|as reported (?:by|in)|per|see|source)\s*([.!?]?)$",
     re.IGNORECASE,
+)
+# What a sentence that only points at a source says: "This can be found in [2].",
+# "See [1].", "The information is from the article [3]." Its markers belong to the
+# sentence before it, the claim they source.
+_POINTER_WORDS = frozenset(
+    "this that these it information answer details detail fact facts can could may be is "
+    "was are were found seen read mentioned stated reported confirmed given provided shown "
+    "in from by on at see source sources article articles text passage the as per according "
+    "to also above refer please".split()
 )
 NEIGHBOUR_WEIGHT = 0.8
 ADD_THRESHOLD = 0.75  # least support for a citation on a sentence the model left uncited
@@ -137,6 +148,10 @@ def _sentences(answer: str) -> list[tuple[str, list[int]]]:
         following = spans[i + 1][0] if i + 1 < len(spans) else len(plain) + 1
         numbers = [n for pos, n in marks if start < pos <= following or (i == 0 and pos == 0)]
         text = _DANGLING.sub(r"\1", plain[start:end].strip())
+        if pieces and numbers and set(words(text)) <= _POINTER_WORDS:
+            before, cited = pieces[-1]
+            pieces[-1] = (before, list(dict.fromkeys(cited + numbers)))
+            continue
         pieces.append((text[:1].upper() + text[1:], list(dict.fromkeys(numbers))))
     return pieces
 

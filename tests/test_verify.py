@@ -90,3 +90,16 @@ def test_a_later_sentence_on_another_articles_story_is_dropped() -> None:
         text == "Thirteen officers died [2]. The convoy was 40 miles southwest of Mexico City [2]."
     )
     assert [c.article_id for c in citations] == ["ambush"]
+
+
+def test_a_sentence_that_only_points_at_a_source_gives_its_marker_to_the_claim() -> None:
+    for pointer in ("This can be found in [2].", "See [2].", "The information is from [2]."):
+        text, citations = verify(f"Thirteen officers died. {pointer}", QUESTION, SOURCES, 0.5)
+        assert text == "Thirteen officers died [2]."
+        assert [c.article_id for c in citations] == ["ambush"]
+
+
+def test_a_sentence_with_a_claim_of_its_own_keeps_its_marker() -> None:
+    answer = "Thirteen officers died [2]. The convoy was patrolling near Mexico City [2]."
+    text, _ = verify(answer, QUESTION, SOURCES, 0.5)
+    assert text == answer
