@@ -125,6 +125,33 @@ class Catalog(Protocol):
     def write(self, extra: Extra) -> None: ...
 
 
+def stored_article(row: Sequence[Any]) -> StoredArticle:
+    """A row of (id, title, published, source, url, authors, text) as both catalogs keep it."""
+    return StoredArticle(
+        id=row[0],
+        title=row[1],
+        published=date.fromisoformat(row[2]) if row[2] else None,
+        source=row[3],
+        url=row[4],
+        authors=tuple(a for a in row[5].split("\n") if a),
+        text=row[6],
+    )
+
+
+def filter_conditions(
+    published_from: date | None, published_to: date | None, source: str | None
+) -> list[tuple[str, str]]:
+    """A keyword search's filters as (SQL condition on articles ``a``, value) pairs."""
+    found = []
+    if published_from:
+        found.append(("a.published >=", published_from.isoformat()))
+    if published_to:
+        found.append(("a.published <=", published_to.isoformat()))
+    if source is not None:
+        found.append(("a.source =", source))
+    return found
+
+
 def query_words(query: str, stopwords: frozenset[str]) -> list[str]:
     """The query's words for a keyword search, lowercased, without ``stopwords``."""
     return [w for w in _WORD.findall(query.lower()) if w not in stopwords]

@@ -35,7 +35,14 @@ from urllib.parse import urlparse
 import psycopg
 
 from index.articles import Article
-from index.catalog import Extra, KeywordHit, StoredArticle, query_words
+from index.catalog import (
+    Extra,
+    KeywordHit,
+    StoredArticle,
+    filter_conditions,
+    query_words,
+    stored_article,
+)
 from index.chunking import Chunk
 from index.errors import IngestBusy, StoreError
 from index.pg_schema import SCHEMA_VERSION, collection_names, ensure_schema, schema_name
@@ -227,18 +234,7 @@ class PostgresCatalog:
             "SELECT id, title, published, source, url, authors, text FROM articles WHERE id = %s",
             (article_id,),
         )
-        if not rows:
-            return None
-        row = rows[0]
-        return StoredArticle(
-            id=row[0],
-            title=row[1],
-            published=date.fromisoformat(row[2]) if row[2] else None,
-            source=row[3],
-            url=row[4],
-            authors=tuple(a for a in row[5].split("\n") if a),
-            text=row[6],
-        )
+        return stored_article(rows[0]) if rows else None
 
     def counts(self) -> tuple[int, int]:
         ((articles, chunks),) = self._rows(
@@ -320,15 +316,11 @@ class PostgresCatalog:
         lexemes, idfs = [t[0] for t in terms], [float(t[1]) for t in terms]
         params: dict[str, Any] = {"lexemes": lexemes, "idfs": idfs, "avgdl": terms[0][3], "k": k}
         filters = []
-        if published_from:
-            filters.append("AND a.published >= %(from)s")
-            params["from"] = published_from.isoformat()
-        if published_to:
-            filters.append("AND a.published <= %(to)s")
-            params["to"] = published_to.isoformat()
-        if source is not None:
-            filters.append("AND a.source = %(source)s")
-            params["source"] = source
+        for n, (condition, value) in enumerate(
+            filter_conditions(published_from, published_to, source)
+        ):
+            filters.append(f"AND {condition} %(f{n})s")
+            params[f"f{n}"] = value
         join = _FILTERED if filters else ""
         sql = _BM25.replace("{join}", join).replace("{filters}", " ".join(filters))
         return [

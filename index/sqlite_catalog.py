@@ -23,7 +23,15 @@ from datetime import date
 from pathlib import Path
 
 from index.articles import Article
-from index.catalog import Extra, KeywordHit, StoredArticle, batches, query_words
+from index.catalog import (
+    Extra,
+    KeywordHit,
+    StoredArticle,
+    batches,
+    filter_conditions,
+    query_words,
+    stored_article,
+)
 from index.chunking import Chunk
 from index.errors import IngestBusy, StoreError
 
@@ -182,17 +190,7 @@ class SqliteCatalog:
             "SELECT id, title, published, source, url, authors, text FROM articles WHERE id = ?",
             (article_id,),
         ).fetchone()
-        if row is None:
-            return None
-        return StoredArticle(
-            id=row[0],
-            title=row[1],
-            published=date.fromisoformat(row[2]) if row[2] else None,
-            source=row[3],
-            url=row[4],
-            authors=tuple(a for a in row[5].split("\n") if a),
-            text=row[6],
-        )
+        return None if row is None else stored_article(row)
 
     def counts(self) -> tuple[int, int]:
         articles = self._db.execute("SELECT count(*) FROM articles").fetchone()[0]
@@ -247,16 +245,9 @@ class SqliteCatalog:
             return []
         match = " OR ".join(f'"{w}"' for w in dict.fromkeys(words))
         where, params = ["chunk_fts MATCH ?"], [match]
-        if published_from or published_to or source is not None:
-            if published_from:
-                where.append("a.published >= ?")
-                params.append(published_from.isoformat())
-            if published_to:
-                where.append("a.published <= ?")
-                params.append(published_to.isoformat())
-            if source is not None:
-                where.append("a.source = ?")
-                params.append(source)
+        for condition, value in filter_conditions(published_from, published_to, source):
+            where.append(f"{condition} ?")
+            params.append(value)
         rows = self._db.execute(
             f"SELECT c.id, c.article_id, {_BM25} AS score, a.published FROM chunk_fts "
             "JOIN chunks c ON c.rowid = chunk_fts.rowid "
