@@ -57,22 +57,27 @@ SELECT %s, %s, %s, %s, %s, t.tsv, (SELECT coalesce(sum(cardinality(u.positions))
 FROM (SELECT setweight(to_tsvector('english', %s), 'A')
              || setweight(to_tsvector('english', %s), 'B') AS tsv) t
 """
-# Word counts of the chunks of some articles, to add to or take from ``terms``.
-_TERMS_OF = """
-SELECT u.lexeme, count(*) AS n FROM chunks c, unnest(c.tsv) u
-WHERE c.article_id = ANY(%s) GROUP BY u.lexeme
-"""
 # Each chunk's words, with their weighted counts (a title word counts twice) and the
 # chunk's length, as the inverted index that BM25 reads.
 _POST = """
-INSERT INTO postings (lexeme, chunk, tf, len)
-SELECT u.lexeme, c.rowid,
-       (SELECT sum(CASE w WHEN 'A' THEN 2 ELSE 1 END) FROM unnest(u.weights) w), c.len
-FROM chunks c, unnest(c.tsv) u WHERE c.article_id = ANY(%s)
+WITH posted AS (
+    INSERT INTO postings (lexeme, chunk, tf, len)
+    SELECT u.lexeme, c.rowid,
+           cardinality(u.positions) + cardinality(array_positions(u.weights, 'A')), c.len
+    FROM chunks c, unnest(c.tsv) u WHERE c.article_id = ANY(%s)
+    RETURNING lexeme
+)
+INSERT INTO terms (lexeme, df) SELECT lexeme, count(*) FROM posted GROUP BY lexeme
+ON CONFLICT (lexeme) DO UPDATE SET df = terms.df + excluded.df
 """
 _UNPOST = """
-DELETE FROM postings p USING chunks c, unnest(c.tsv) u
-WHERE c.article_id = ANY(%s) AND p.lexeme = u.lexeme AND p.chunk = c.rowid
+WITH unposted AS (
+    DELETE FROM postings p USING chunks c, unnest(c.tsv) u
+    WHERE c.article_id = ANY(%s) AND p.lexeme = u.lexeme AND p.chunk = c.rowid
+    RETURNING p.lexeme
+)
+UPDATE terms t SET df = t.df - d.n
+FROM (SELECT lexeme, count(*) AS n FROM unposted GROUP BY lexeme) d WHERE t.lexeme = d.lexeme
 """
 # Each query word's IDF and document count, and the mean chunk length in tokens.
 _IDF = """
@@ -417,8 +422,8 @@ class PostgresCatalog:
                     ],
                 )
             _upsert_sources(conn, [(*a.origin, a.id) for a, _ in items])
-            conn.execute(_POST, (ids,))
-            _count_terms(conn, ids, +1)
+            conn.execute(_POST, (ids,))  # and the words' document counts
+            _add_totals(conn, ids, +1)
 
     def remove_articles(self, article_ids: Sequence[str]) -> None:
         with self._transaction() as conn:
@@ -454,13 +459,8 @@ def _upsert_sources(conn: psycopg.Connection[Any], rows: list[tuple[str, str, st
         )
 
 
-def _count_terms(conn: psycopg.Connection[Any], article_ids: list[str], sign: int) -> None:
-    """Add (+1) or take away (-1) these articles' chunks in ``terms`` and ``totals``."""
-    conn.execute(
-        f"INSERT INTO terms (lexeme, df) SELECT lexeme, {sign} * n FROM ({_TERMS_OF}) d "
-        "ON CONFLICT (lexeme) DO UPDATE SET df = terms.df + excluded.df",
-        (article_ids,),
-    )
+def _add_totals(conn: psycopg.Connection[Any], article_ids: list[str], sign: int) -> None:
+    """Add (+1) or take away (-1) these articles' chunks and tokens in ``totals``."""
     conn.execute(
         f"UPDATE totals SET chunks = chunks + {sign} * s.n, tokens = tokens + {sign} * s.t "
         "FROM (SELECT count(*) AS n, coalesce(sum(len), 0) AS t FROM chunks "
@@ -470,8 +470,8 @@ def _count_terms(conn: psycopg.Connection[Any], article_ids: list[str], sign: in
 
 
 def _delete_articles(conn: psycopg.Connection[Any], article_ids: list[str]) -> None:
-    _count_terms(conn, article_ids, -1)
-    conn.execute(_UNPOST, (article_ids,))
+    conn.execute(_UNPOST, (article_ids,))  # and the words' document counts
+    _add_totals(conn, article_ids, -1)
     conn.execute("DELETE FROM chunks WHERE article_id = ANY(%s)", (article_ids,))
     conn.execute("DELETE FROM articles WHERE id = ANY(%s)", (article_ids,))
 
