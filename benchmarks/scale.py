@@ -42,7 +42,6 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from settings import Settings
 
@@ -132,14 +131,14 @@ def report(results: list[dict[str, Any]], words: int) -> None:
 def main() -> None:
     args = parse_args()
     if args.measure:
-        from scale_measure import measure
+        from benchmarks.scale_measure import measure
 
         print("RESULT " + json.dumps(measure(args)), flush=True)
         return
     modes = [m.strip() for m in args.modes.split(",") if m.strip()]
     if "shared" in modes and not shared_mode_available():
         raise SystemExit("shared mode is not in this checkout (no Settings.database_url)")
-    from scale_corpus import prepare
+    from benchmarks.scale_corpus import prepare
 
     corpus = prepare(args.cache_dir, args.data / "noise.jsonl", args.articles, args.pool, args.seed)
     results = [_child(mode, sys.argv[1:]) for mode in modes]

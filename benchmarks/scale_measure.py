@@ -21,7 +21,8 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from scale_corpus import CachedSentenceEmbeddings, Corpus, prepare
+
+from benchmarks.scale_corpus import CachedSentenceEmbeddings, Corpus, prepare
 
 
 def _kib(pid: int, field: str, name: str) -> int:
