@@ -102,6 +102,29 @@ SELECT c.id, c.article_id, a.published, s.s
 FROM scored s JOIN chunks c ON c.rowid = s.chunk JOIN articles a ON a.id = c.article_id
 ORDER BY s.s DESC, s.chunk
 """
+# What ``problems`` counts, and how it says so when the count is not 0.
+_CHECKS = (
+    (
+        "SELECT count(*) FROM (SELECT lexeme, count(*) AS n FROM postings GROUP BY lexeme) d "
+        "FULL JOIN terms t ON t.lexeme = d.lexeme WHERE coalesce(d.n, 0) != coalesce(t.df, 0)",
+        "keyword index has {} words with a wrong document count",
+    ),
+    (
+        "SELECT count(*) FROM postings p WHERE NOT EXISTS "
+        "(SELECT 1 FROM chunks c WHERE c.rowid = p.chunk)",
+        "keyword index has {} entries of no chunk",
+    ),
+    (
+        "SELECT count(*) FROM (SELECT article_id FROM chunks GROUP BY article_id "
+        "HAVING count(*) != max(idx) + 1 OR min(idx) != 0) g",
+        "{} articles have missing or duplicate chunks",
+    ),
+    (
+        "SELECT count(*) FROM articles a WHERE NOT EXISTS "
+        "(SELECT 1 FROM chunks c WHERE c.article_id = a.id)",
+        "{} articles have no chunks",
+    ),
+)
 _FILTERED = "JOIN chunks c ON c.rowid = p.chunk JOIN articles a ON a.id = c.article_id"
 
 
@@ -255,30 +278,10 @@ class PostgresCatalog:
         )
         if (chunks, tokens) != (counted, counted_tokens):
             found.append(f"keyword totals say {counted} chunks for {chunks}")
-        ((wrong,),) = self._rows(
-            "SELECT count(*) FROM (SELECT lexeme, count(*) AS n FROM postings GROUP BY lexeme) d "
-            "FULL JOIN terms t ON t.lexeme = d.lexeme WHERE coalesce(d.n, 0) != coalesce(t.df, 0)"
-        )
-        if wrong:
-            found.append(f"keyword index has {wrong} words with a wrong document count")
-        ((stray,),) = self._rows(
-            "SELECT count(*) FROM postings p WHERE NOT EXISTS "
-            "(SELECT 1 FROM chunks c WHERE c.rowid = p.chunk)"
-        )
-        if stray:
-            found.append(f"keyword index has {stray} entries of no chunk")
-        ((gaps,),) = self._rows(
-            "SELECT count(*) FROM (SELECT article_id FROM chunks GROUP BY article_id "
-            "HAVING count(*) != max(idx) + 1 OR min(idx) != 0) g"
-        )
-        if gaps:
-            found.append(f"{gaps} articles have missing or duplicate chunks")
-        ((empty,),) = self._rows(
-            "SELECT count(*) FROM articles a WHERE NOT EXISTS "
-            "(SELECT 1 FROM chunks c WHERE c.article_id = a.id)"
-        )
-        if empty:
-            found.append(f"{empty} articles have no chunks")
+        for sql, says in _CHECKS:
+            ((count,),) = self._rows(sql)
+            if count:
+                found.append(says.format(count))
         if self.pending():
             found.append(f"{len(self.pending())} articles are marked pending")
         return found

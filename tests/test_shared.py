@@ -232,3 +232,18 @@ def test_a_batch_stored_by_another_writer_meanwhile_is_not_stored_twice(
     assert one.catalog.chunk_ids() == two.stored_chunk_ids()
     one.close()
     two.close()
+
+
+def test_problems_name_a_keyword_index_out_of_step(
+    shared_settings: Settings, embeddings: CountingEmbeddings
+) -> None:
+    collection = NewsCollection(shared_settings, embeddings=embeddings, create=True)
+    ingest(collection, [SAMPLES], progress=False)
+    schema = schema_name(shared_settings.collection)
+    with psycopg.connect(shared_settings.database_url, autocommit=True) as db:
+        db.execute(f"DELETE FROM {schema}.postings WHERE lexeme = 'ambush'")
+        db.execute(f"UPDATE {schema}.totals SET chunks = chunks + 1")
+    found = collection.problems()
+    assert "keyword index has 1 words with a wrong document count" in found
+    assert any(p.startswith("keyword totals say") for p in found)
+    collection.close()
