@@ -282,8 +282,8 @@ class PostgresCatalog:
             ((count,),) = self._rows(sql)
             if count:
                 found.append(says.format(count))
-        if self.pending():
-            found.append(f"{len(self.pending())} articles are marked pending")
+        if pending := self.pending():
+            found.append(f"{len(pending)} articles are marked pending")
         return found
 
     def get_meta(self, key: str) -> str | None:

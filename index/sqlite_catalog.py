@@ -214,8 +214,8 @@ class SqliteCatalog:
         ).fetchone()[0]
         if empty:
             found.append(f"{empty} articles have no chunks")
-        if self.pending():
-            found.append(f"{len(self.pending())} articles are marked pending")
+        if pending := self.pending():
+            found.append(f"{len(pending)} articles are marked pending")
         return found
 
     def has_table(self, name: str) -> bool:
