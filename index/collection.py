@@ -96,6 +96,16 @@ def open_catalog(settings: Settings, name: str) -> Catalog:
     return PostgresCatalog(settings.database_url, name, lock_wait_s=settings.db_lock_wait)
 
 
+def existing_catalog(settings: Settings, name: str) -> Catalog | None:
+    """The collection's catalog if it has one; None, and nothing made, if not."""
+    if not settings.database_url:
+        path = catalog_path(settings, name)
+        return SqliteCatalog(path) if path.exists() else None
+    from index.pg_catalog import PostgresCatalog
+
+    return PostgresCatalog.existing(settings.database_url, name, lock_wait_s=settings.db_lock_wait)
+
+
 def catalog_names(settings: Settings, names: Iterable[str]) -> set[str]:
     """Which of these collections have a catalog (without making any)."""
     if not settings.database_url:
@@ -159,14 +169,23 @@ class NewsCollection:
         self.client = client if client is not None else chroma_client(settings)
         with store_errors(settings):
             found = find_collection(self.client, self.name)
-        catalogued = bool(catalog_names(settings, [self.name]))
-        if not create and (found is None or not catalogued):
-            raise self._unknown(found is not None, catalogued)
-        if create and found is None and not catalogued:
-            check_new_collection_name(self.name)
-        with store_errors(settings):
-            self.chroma = found if found is not None else open_collection(self.client, self.name)
-        self.catalog: Catalog = open_catalog(settings, self.name)
+        catalog = existing_catalog(settings, self.name)
+        try:
+            if not create and (found is None or catalog is None):
+                raise self._unknown(found is not None, catalog is not None)
+            if create and found is None and catalog is None:
+                check_new_collection_name(self.name)
+            with store_errors(settings):
+                self.chroma = (
+                    found if found is not None else open_collection(self.client, self.name)
+                )
+            self.catalog: Catalog = (
+                catalog if catalog is not None else open_catalog(settings, self.name)
+            )
+        except BaseException:
+            if catalog is not None:
+                catalog.close()
+            raise
         self._embeddings = embeddings
 
     @staticmethod

@@ -78,6 +78,7 @@ WITH unposted AS (
 )
 UPDATE terms t SET df = t.df - d.n
 FROM (SELECT lexeme, count(*) AS n FROM unposted GROUP BY lexeme) d WHERE t.lexeme = d.lexeme
+RETURNING t.lexeme, t.df
 """
 # Each query word's IDF and document count, and the mean chunk length in tokens.
 _IDF = """
@@ -169,21 +170,43 @@ class PostgresCatalog:
     backend = "postgresql"
     shared = True
 
-    def __init__(self, url: str, name: str, *, lock_wait_s: float = 600.0) -> None:
+    def __init__(
+        self,
+        url: str,
+        name: str,
+        *,
+        lock_wait_s: float = 600.0,
+        conn: psycopg.Connection[Any] | None = None,
+    ) -> None:
         self.url = url
         self.name = name
         self.schema = schema_name(name)
         self.lock_wait_s = lock_wait_s
         self._guard = threading.RLock()  # one connection, used by one thread at a time
         self._locked = 0
-        self._conn = self._open()
+        self._conn = self._open(conn)
+
+    @classmethod
+    def existing(cls, url: str, name: str, *, lock_wait_s: float = 600.0) -> PostgresCatalog | None:
+        """The collection's catalog if the database has it (None: nothing is made),
+        over one connection: asking first, then opening, would connect twice."""
+        conn = connect(url)
+        try:
+            with database_errors(server_location(url)):
+                if name not in collection_names(conn):
+                    conn.close()
+                    return None
+            return cls(url, name, lock_wait_s=lock_wait_s, conn=conn)
+        except BaseException:
+            conn.close()
+            raise
 
     @property
     def location(self) -> str:
         return f"{server_location(self.url)} (schema {self.schema})"
 
-    def _open(self) -> psycopg.Connection[Any]:
-        conn = connect(self.url)
+    def _open(self, conn: psycopg.Connection[Any] | None = None) -> psycopg.Connection[Any]:
+        conn = conn if conn is not None else connect(self.url)
         with database_errors(self.location):
             ensure_schema(conn, self.name)
             conn.execute(f"SET search_path TO {self.schema}")
@@ -473,7 +496,11 @@ def _add_totals(conn: psycopg.Connection[Any], article_ids: list[str], sign: int
 
 
 def _delete_articles(conn: psycopg.Connection[Any], article_ids: list[str]) -> None:
-    conn.execute(_UNPOST, (article_ids,))  # and the words' document counts
+    counts = conn.execute(_UNPOST, (article_ids,)).fetchall()  # and the words' counts
+    # A word no chunk holds any more goes (one statement cannot update and delete a row).
+    gone = [lexeme for lexeme, df in counts if df <= 0]
+    if gone:
+        conn.execute("DELETE FROM terms WHERE lexeme = ANY(%s) AND df <= 0", (gone,))
     _add_totals(conn, article_ids, -1)
     conn.execute("DELETE FROM chunks WHERE article_id = ANY(%s)", (article_ids,))
     conn.execute("DELETE FROM articles WHERE id = ANY(%s)", (article_ids,))

@@ -19,7 +19,7 @@ import pytest
 from index.articles import Article
 from index.chunking import chunk_article
 from index.collection import NewsCollection
-from index.errors import StoreError
+from index.errors import StoreError, UnknownCollection
 from index.ingest import IngestReport, ingest, writing
 from index.loaders import SourceFile, load_file
 from index.pg_schema import schema_name
@@ -246,4 +246,49 @@ def test_problems_name_a_keyword_index_out_of_step(
     found = collection.problems()
     assert "keyword index has 1 words with a wrong document count" in found
     assert any(p.startswith("keyword totals say") for p in found)
+    collection.close()
+
+
+def test_opening_a_collection_connects_once_and_a_failed_open_leaves_none_open(
+    shared_settings: Settings, embeddings: CountingEmbeddings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import index.pg_catalog
+
+    opened: list[psycopg.Connection[object]] = []
+    real = index.pg_catalog.connect
+
+    def counting(url: str) -> psycopg.Connection[object]:
+        opened.append(real(url))
+        return opened[-1]
+
+    monkeypatch.setattr(index.pg_catalog, "connect", counting)
+    made = NewsCollection(shared_settings, embeddings=embeddings, create=True)
+    ingest(made, [SAMPLES], progress=False)
+    made.close()
+    before = len(opened)  # making it asked first (the name's rules), then made it
+    again = NewsCollection(shared_settings, embeddings=embeddings)
+    assert len(opened) == before + 1 and again.stats()["articles"] == 2
+    again.close()
+    other = shared_settings.model_copy(update={"collection": "nowhere"})
+    with pytest.raises(UnknownCollection, match="no collection 'nowhere'"):
+        NewsCollection(other, embeddings=embeddings)
+    assert all(conn.closed for conn in opened)
+
+
+def test_a_word_no_chunk_holds_any_more_leaves_the_keyword_index(
+    shared_settings: Settings, embeddings: CountingEmbeddings, tmp_path: Path
+) -> None:
+    collection = NewsCollection(shared_settings, embeddings=embeddings, create=True)
+    first: list[dict[str, object]] = [{"id": "a1", "text": story(1, "Zyzzyvas swarmed.")}]
+    ingest(collection, [write_jsonl(tmp_path / "v1.jsonl", first)], progress=False)
+    second: list[dict[str, object]] = [{"id": "a1", "text": story(1, "Pelicans nested.")}]
+    report = ingest(collection, [write_jsonl(tmp_path / "v2.jsonl", second)], progress=False)
+    assert report.updated == 1
+    schema = schema_name(shared_settings.collection)
+    with psycopg.connect(shared_settings.database_url, autocommit=True) as db:
+        rows = db.execute(f"SELECT lexeme, df FROM {schema}.terms").fetchall()
+    words: dict[str, int] = dict(rows)
+    assert "zyzzyva" not in words and "pelican" in words and min(words.values()) > 0
+    assert collection.catalog.keyword_search("zyzzyvas", 3) == []
+    assert collection.problems() == []
     collection.close()
