@@ -12,6 +12,10 @@ every sentence the model was shown (and each source's headline):
   citation moves to the shown source that supports the sentence best, or is dropped
   when none reaches the threshold; a sentence the model left uncited gets the best
   supporting source if that one reaches ``ADD_THRESHOLD`` (0.75);
+- a sentence no source supports whole is tried again cut at a comma, longest head
+  first ("X weighed 185 pounds, captured in 2022 by Y." -> "X weighed 185 pounds."):
+  a small model often adds a detail of its own after the fact it read, and the
+  supported head is kept, cited, with the detail gone;
 - each kept citation carries its best supporting sentence as the quote, with its
   character offsets in the article text (a headline quote has none).
 
@@ -66,6 +70,10 @@ _POINTER_WORDS = frozenset(
     "to also above refer please".split()
 )
 NEIGHBOUR_WEIGHT = 0.8
+# Where a sentence's head may be cut from a detail added after it (``_heads``).
+_CLAUSE_CUT = re.compile(r",\s+|;\s+|\s+\(")
+MIN_HEAD_WORDS = 5
+MIN_HEAD_SHARE = 0.4
 ADD_THRESHOLD = 0.75  # least support for a citation on a sentence the model left uncited
 
 
@@ -95,21 +103,29 @@ def verify(
     quotes: dict[int, tuple[float, _Candidate]] = {}
     topic: set[str] | None = None  # the question's and the first sentence's words
     answered_from: set[int] = set()  # the first sentence's sources
-    for sentence, cited in _sentences(answer):
-        if not sentence:
+    for whole, cited in _sentences(answer):
+        if not whole:
             continue
-        claimed = claim_words(sentence)
-        new = claimed - asked
-        facts = key_facts(sentence) - set(words(question))
-        supports = {n: _support(new or claimed, facts, candidates[n]) for n in by_n}
-        kept = [n for n in cited if n in by_n and supports[n].score >= threshold]
-        if not kept and (cited or new):
-            # Moving a citation needs the usual support; adding one the model did not
-            # write needs more, or loosely related sentences collect citations.
-            bar = threshold if cited else max(threshold, ADD_THRESHOLD)
-            best = max(supports, key=lambda n: supports[n].score, default=None)
-            if best is not None and supports[best].score >= bar:
-                kept = [best]
+        # Moving a citation needs the usual support; adding one the model did not
+        # write needs more, or loosely related sentences collect citations.
+        bar = threshold if cited else max(threshold, ADD_THRESHOLD)
+        sentence, supports, kept = whole, {}, []
+        for sentence in _heads(whole):
+            claimed = claim_words(sentence)
+            new = claimed - asked
+            if sentence is not whole and not new:
+                continue  # a head that only says the question again claims nothing
+            facts = key_facts(sentence) - set(words(question))
+            supports = {n: _support(new or claimed, facts, candidates[n]) for n in by_n}
+            kept = [n for n in cited if n in by_n and supports[n].score >= threshold]
+            if not kept and (cited or new):
+                best = max(supports, key=lambda n: supports[n].score, default=None)
+                if best is not None and supports[best].score >= bar:
+                    kept = [best]
+            if kept or not (cited or new):
+                break
+        else:
+            sentence = whole  # no head is supported either: the sentence as it was
         if topic is None:
             topic, answered_from = _topic_words(question) | _topic_words(sentence), set(kept)
         elif kept and not topic & _topic_words(sentence) and not answered_from & set(kept):
@@ -124,6 +140,22 @@ def verify(
     order = list(dict.fromkeys(int(m) for m in MARKER.findall(text)))
     citations = [_citation(by_n[n], quotes[n][1]) for n in order if n in quotes]
     return text, citations
+
+
+def _heads(sentence: str) -> list[str]:
+    """The sentence, then its heads cut at a comma, longest first: "X weighed 185
+    pounds, captured in 2022 by Y." -> "X weighed 185 pounds." A small model often
+    adds a detail of its own after the fact it read; when the whole sentence is not
+    supported, its supported head is kept rather than the fact lost. A head keeps at
+    least ``MIN_HEAD_WORDS`` words and ``MIN_HEAD_SHARE`` of the sentence."""
+    heads = [sentence]
+    total = len(words(sentence))
+    for cut in reversed([m.start() for m in _CLAUSE_CUT.finditer(sentence)]):
+        head = sentence[:cut].rstrip(" ,;:")
+        said = len(words(head))
+        if said >= MIN_HEAD_WORDS and said >= MIN_HEAD_SHARE * total:
+            heads.append(head + "." if sentence.rstrip()[-1:] in ".!?" else head)
+    return heads
 
 
 def _topic_words(text: str) -> set[str]:

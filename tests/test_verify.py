@@ -103,3 +103,21 @@ def test_a_sentence_with_a_claim_of_its_own_keeps_its_marker() -> None:
     answer = "Thirteen officers died [2]. The convoy was patrolling near Mexico City [2]."
     text, _ = verify(answer, QUESTION, SOURCES, 0.5)
     assert text == answer
+
+
+def test_a_detail_the_source_does_not_hold_is_cut_and_the_supported_head_kept() -> None:
+    answer = "Thirteen officers died in the ambush, shot by a drug cartel from helicopters [2]."
+    text, citations = verify(answer, QUESTION, SOURCES, 0.5)
+    assert text == "Thirteen officers died in the ambush [2]."
+    assert [c.quote for c in citations] == ["Thirteen officers died in the attack, officials said."]
+
+
+def test_a_head_that_claims_nothing_or_is_not_supported_keeps_the_sentence_uncited() -> None:
+    for answer in (
+        # The head only says the question again; the fact is in the cut tail.
+        "Officers died in the Coatepec Harinas ambush, about 25 of them [2].",
+        # The head's own claim is not in the sources.
+        "Twenty officers died in the ambush, officials said [2].",
+    ):
+        text, citations = verify(answer, QUESTION, SOURCES, 0.5)
+        assert text == answer.replace(" [2]", "") and citations == []
