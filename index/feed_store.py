@@ -95,6 +95,25 @@ class FeedStore:
             raise InvalidInput(f"there is no feed {url!r} (the feeds are: {known})")
         self.catalog.write(lambda db: db.execute("DELETE FROM feeds WHERE url = ?", (url,)))
 
+    def claim(self, url: str, now: datetime, fresh_for: float) -> bool:
+        """Take the feed for this poll: False when another poller (an app replica on
+        the same shared catalog) has polled it within the last ``fresh_for`` seconds.
+        One conditional UPDATE, atomic in both catalogs, so two pollers that start
+        together cannot both take it; a manual poll passes 0 and always takes it."""
+        since = (now - timedelta(seconds=fresh_for)).isoformat()
+        taken: list[int] = []
+
+        def write(db: Db) -> None:
+            cursor = db.execute(
+                "UPDATE feeds SET last_poll = ? WHERE url = ? "
+                "AND (last_poll IS NULL OR last_poll <= ?)",
+                (now.isoformat(), url, since),
+            )
+            taken.append(cursor.rowcount)
+
+        self.catalog.write(write)
+        return taken == [1]
+
     def seen(self, url: str) -> set[str]:
         """The keys of the feed's entries that are indexed."""
         return {

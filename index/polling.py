@@ -42,7 +42,7 @@ from index.pages import (
 @dataclass
 class FeedResult:
     url: str
-    status: str = "ok"  # ok, not modified, failed, backing off, interrupted
+    status: str = "ok"  # ok, not modified, failed, backing off, interrupted, polled elsewhere
     entries: int = 0  # entries the catalog had not seen
     added: int = 0  # new articles indexed
     error: str | None = None
@@ -96,10 +96,16 @@ class _FeedRead:
 
 
 def poll_feeds(
-    run: IngestRun, fetcher: Fetcher, stop: threading.Event | None = None
+    run: IngestRun,
+    fetcher: Fetcher,
+    stop: threading.Event | None = None,
+    fresh_for: float = 0.0,
 ) -> list[FeedResult]:
     """Poll every feed of the run's collection once; stop early (cleanly) when ``stop``
-    is set: the article in hand is indexed, the rest waits for the next poll."""
+    is set: the article in hand is indexed, the rest waits for the next poll. A feed
+    another poller has polled within ``fresh_for`` seconds is left to it (status
+    "polled elsewhere"): app replicas watching one shared collection fetch each feed
+    once a round between them, not once each."""
     stop = stop or threading.Event()
     store = FeedStore(run.collection.catalog)
     now = feed_store.now_utc()
@@ -110,6 +116,9 @@ def poll_feeds(
         for feed in store.feeds():
             if feed.backing_off(now):
                 results.append(FeedResult(feed.url, "backing off", error=feed.last_error))
+                continue
+            if not store.claim(feed.url, now, fresh_for):
+                results.append(FeedResult(feed.url, "polled elsewhere"))
                 continue
             read = _FeedRead(feed, stop)
             jobs.append((read, pool.submit(_read_feed, fetcher, read, store.seen(feed.url), known)))

@@ -67,11 +67,14 @@ def poll_once(
     fetcher: Fetcher,
     stop: threading.Event | None = None,
     on_step: StepHook | None = None,
+    fresh_for: float = 0.0,
 ) -> PollReport:
+    """One poll of every feed; ``fresh_for``: see ``poll_feeds`` (0, a manual poll:
+    every feed is polled now)."""
     started = time.perf_counter()
     result = PollReport(IngestReport())
     with writing(collection, result.report, on_step) as run:
-        result.feeds = poll_feeds(run, fetcher, stop)
+        result.feeds = poll_feeds(run, fetcher, stop, fresh_for)
     result.report.seconds = time.perf_counter() - started
     return result
 
@@ -82,12 +85,14 @@ def watch(
     stop: threading.Event,
     on_poll: Callable[[PollReport | NewsqaError], None],
 ) -> None:
-    """Poll, wait ``every`` seconds, poll again, until ``stop`` is set."""
+    """Poll, wait ``every`` seconds, poll again, until ``stop`` is set. A feed that
+    another watcher of the same catalog polled less than half an interval ago is left
+    to it this round."""
     fetcher = Fetcher(collection.settings)
     try:
         while not stop.is_set():
             try:
-                on_poll(poll_once(collection, fetcher, stop))
+                on_poll(poll_once(collection, fetcher, stop, fresh_for=every / 2))
             except NewsqaError as error:  # busy, store down: the next round tries again
                 on_poll(error)
             stop.wait(every)

@@ -12,6 +12,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -117,6 +118,42 @@ def test_new_entry_answerable_after_next_poll_and_304_fetches_nothing(
     assert store.get(feed).new_articles == 1 and store.get(feed).etag == '"v2"'  # type: ignore[union-attr]
     assert store.how_fetched(c) is not None and collection.problems() == []
     collection.close()
+
+
+@pytest.mark.parametrize("mode", ["embedded", pytest.param("shared", marks=pytest.mark.server)])
+def test_watchers_of_one_catalog_fetch_a_feed_once_a_round_between_them(
+    web: WebServer, embeddings: CountingEmbeddings, mode: str, request: pytest.FixtureRequest
+) -> None:
+    """App replicas watching one shared collection: a feed another watcher polled less
+    than half an interval ago is left to it; a manual poll always polls."""
+    if mode == "shared":
+        request.getfixturevalue("shared_settings")
+    first = NewsCollection(get_settings(), embeddings=embeddings, create=True)
+    second = NewsCollection(get_settings(), embeddings=embeddings)  # another replica
+    page = _page(web, f"/twice-{mode}/a", "Ferry timetable changes", 41, "Ferries run later.")
+    feed = _feed(web, f"/twice-{mode}/feed.xml", [_item(page, "Ferry")], '"t1"')
+    FeedStore(first.catalog).add(feed)
+
+    def round_(collection: NewsCollection) -> str:
+        fetcher = Fetcher(collection.settings)
+        try:
+            (result,) = poll_once(collection, fetcher, fresh_for=300).feeds
+            return result.status
+        finally:
+            fetcher.close()
+
+    if mode == "shared":  # two replicas' rounds at the same moment
+        with ThreadPoolExecutor(2) as pool:
+            statuses = sorted(pool.map(round_, [first, second]))
+    else:  # one process writes an embedded catalog at a time
+        statuses = [round_(first), round_(second)]
+    assert sorted(statuses) == ["ok", "polled elsewhere"]
+    assert web.hits(f"/twice-{mode}/feed.xml") == 1 and web.hits(f"/twice-{mode}/a") == 1
+    assert _poll(second).feeds[0].status == "not modified"  # manual: polled at once
+    assert web.hits(f"/twice-{mode}/feed.xml") == 2
+    assert second.catalog.counts()[0] == 1 and second.problems() == []
+    first.close()
+    second.close()
 
 
 def test_faults_are_reported_by_url_and_cost_nothing_else(
