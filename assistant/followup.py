@@ -20,7 +20,7 @@ import re
 
 from assistant.support import key_facts
 from assistant.types import Turn
-from assistant.words import MARKER, content_words, words
+from assistant.words import MARKER, STOPWORDS, content_words, words
 
 # Words that point back into the conversation. "This" and "that" before a time word
 # ("this week") are dates, not references.
@@ -31,6 +31,10 @@ _REFERRING = frozenset(
 _TIME_WORDS = frozenset(
     "week weekend month year morning afternoon evening night day season".split()
 )
+# A person's name: capitalised words, possibly joined by initials or hyphens.
+_NAME = re.compile(r"\b[A-Z][\w'.-]*(?:\s+[A-Z][\w'.-]*)+")
+_PERSON = re.compile(r"\b(?:he|she|him|his|her|hers)\b", re.IGNORECASE)
+_POSSESSIVE = frozenset({"his", "hers"})
 _OPENERS = ("and ", "but ", "so ", "also ", "what about", "how about", "what else", "why")
 # Turns of the conversation shown to the rewrite: the last two exchanges cover a follow-up
 # to the question before last; each turn is cut to keep the prompt short.
@@ -86,7 +90,40 @@ def clean_rewrite(reply: str, question: str, history: list[Turn]) -> str:
     for turn in history:
         if turn.role == "user" and said <= content_words(turn.content):
             return question
+    if content_words(question) - _REFERRING - said:
+        # The rewrite lost words of the question ("How old was she when she died?" ->
+        # "When did Nichelle Nichols die?"): it asks something else. The person it named
+        # is still the referent: put the name in place of the question's he or she.
+        return _with_person(question, text) or text
     return text
+
+
+def _with_person(question: str, rewrite: str) -> str | None:
+    """The question with its first "he"/"she" (or "his"/"her"...) replaced by the one
+    name the rewrite brings in, or None when there is no such pronoun or one name."""
+    asked = set(words(question))
+    names = {
+        name
+        for name in _NAME.findall(rewrite.split(maxsplit=1)[-1])
+        if not set(words(name)) & asked
+    }
+    if len(names) != 1:
+        return None
+    name = re.sub(r"'s?$", "", names.pop())
+    for match in _PERSON.finditer(question):
+        pronoun = match.group(0).lower()
+        if pronoun in _POSSESSIVE or (pronoun == "her" and _before_noun(question, match.end())):
+            replacement = f"{name}'s"
+        else:
+            replacement = name
+        return question[: match.start()] + replacement + question[match.end() :]
+    return None
+
+
+def _before_noun(text: str, end: int) -> bool:
+    """True when the word after ``end`` is a content word ("her husband", not "her?")."""
+    following = words(text[end:])
+    return bool(following) and following[0] not in STOPWORDS
 
 
 def restates(answer: str, history: list[Turn], question: str) -> bool:

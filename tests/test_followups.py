@@ -143,3 +143,25 @@ def test_an_empty_or_overlong_follow_up_is_refused_before_any_model_call(
     with pytest.raises(QuestionTooLong):
         chain.invoke(Question(question="And that? " * 200, history=EARLIER))
     assert llm.prompts == [] and llm.checks == []
+
+
+def test_a_rewrite_that_lost_the_question_keeps_it_with_the_person_named() -> None:
+    history = [
+        Turn(role="user", content="Which role was Nichelle Nichols best known for?"),
+        Turn(role="assistant", content="Lt. Nyota Uhura in Star Trek [1]."),
+    ]
+    asked = "How old was she when she died?"
+    # "old" is gone from the rewrite: the user's question, with the person named.
+    assert clean_rewrite("When Nichelle Nichols died?", asked, history) == (
+        "How old was Nichelle Nichols when she died?"
+    )
+    assert clean_rewrite("What did Nichelle Nichols's son say?", "What did her agent say?", []) == (
+        "What did Nichelle Nichols's agent say?"
+    )
+    # A rewrite that keeps the question's words is used as it is.
+    assert clean_rewrite("How old was Nichelle Nichols when she died?", asked, history) == (
+        "How old was Nichelle Nichols when she died?"
+    )
+    # No person to put in (or no he/she to replace): the rewrite as before.
+    earthquake = "What time did the earthquake in Afghanistan occur?"
+    assert clean_rewrite(earthquake, "What time did it strike?", history) == earthquake
