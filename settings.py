@@ -34,8 +34,9 @@ class Settings(BaseSettings):
     # Empty: each collection's catalog and keyword index is a SQLite file under data_dir.
     # postgresql://user:password@host:port/db: in that database, shared by every app
     # server and ingest machine pointed at it (needs chroma_url: the vectors are shared
-    # too). Writers take turns per batch; one waits at most db_lock_wait seconds.
-    database_url: str = ""
+    # too). Writers take turns per batch; one waits at most db_lock_wait seconds. Left
+    # out of the settings' repr: the URL holds the password.
+    database_url: str = Field(default="", repr=False)
     db_lock_wait: float = 600.0
 
     # Ingestion.

@@ -27,3 +27,14 @@ def test_the_cli_says_it_in_one_line(monkeypatch: pytest.MonkeyPatch) -> None:
         "error: bad setting: NEWSQA_ALLOW_ANONYMOUS='maybe': Input should be a valid boolean, "
         "unable to interpret input"
     ]
+
+
+def test_the_database_password_stays_out_of_the_settings_repr(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("NEWSQA_DATABASE_URL", "postgresql://newsqa:s3cret-pw@127.0.0.1/newsqa")
+    get_settings.cache_clear()
+    settings = get_settings()
+    assert settings.database_url.endswith("@127.0.0.1/newsqa")
+    assert "s3cret-pw" not in repr(settings) and "s3cret-pw" not in str(settings)
+    get_settings.cache_clear()
