@@ -11,11 +11,11 @@ here answers anything itself: the routes and tools call the chain.
 from __future__ import annotations
 
 import sys
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 
 import uvicorn
-from fastapi import FastAPI
+from fastapi import FastAPI, Request
 from mcp.server.streamable_http_manager import StreamableHTTPASGIApp
 from starlette.datastructures import Headers
 from starlette.responses import JSONResponse
@@ -25,14 +25,16 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from assistant.api_access import is_authorized
 from assistant.builder import build_chain
 from assistant.chain import NewsQA
+from assistant.errors import AssistantError
 from assistant.mcp_tools import build_mcp
 from assistant.openai_api import openai_router
 from assistant.slot import GenerationSlot, generations
-from index.errors import InvalidInput, NewsqaError
+from index.errors import InvalidInput, NewsqaError, UnknownCollection
 from settings import Settings
 from ui.access import is_loopback, login
 
 MCP_PATH = "/mcp"
+HEALTH_PATH = "/healthz"
 
 
 def api_app(chain: NewsQA, slot: GenerationSlot | None = None) -> FastAPI:
@@ -51,9 +53,33 @@ def api_app(chain: NewsQA, slot: GenerationSlot | None = None) -> FastAPI:
 
     app = FastAPI(title="newsqa", lifespan=lifespan, docs_url=None, redoc_url=None)
     app.include_router(openai_router(chain, slot))
+    app.add_api_route(HEALTH_PATH, _health(chain), methods=["GET"], include_in_schema=False)
     mcp_endpoint = _Authorized(StreamableHTTPASGIApp(mcp.session_manager), chain.settings)
     app.router.routes.append(Route(MCP_PATH, endpoint=mcp_endpoint))
     return app
+
+
+def _health(chain: NewsQA) -> Callable[[Request], JSONResponse]:
+    """``GET /healthz`` for a load balancer in front of replicas: 200 when this replica
+    reaches the collection's catalog and vector store, 503 when either is down. No key
+    is needed; what is down (the server's address, never a password) is said only to
+    a caller who sends the API's key or login."""
+
+    def health(request: Request) -> JSONResponse:  # sync: FastAPI runs it in a thread
+        try:
+            chain.collection().check_reachable()
+        except UnknownCollection:  # both answered; the collection is not made yet
+            return JSONResponse({"status": "ok", "collection": "not created yet"})
+        except AssistantError:  # a chain built on a retriever: nothing of ours to check
+            return JSONResponse({"status": "ok"})
+        except NewsqaError as error:
+            body = {"status": "unavailable"}
+            if is_authorized(request.headers, chain.settings):
+                body["error"] = str(error)
+            return JSONResponse(body, status_code=503)
+        return JSONResponse({"status": "ok", "collection": chain.settings.collection})
+
+    return health
 
 
 class _Authorized:

@@ -240,6 +240,13 @@ class NewsCollection:
     def close(self) -> None:
         self.catalog.close()
 
+    def check_reachable(self) -> None:
+        """Raise ``StoreError``, naming it, if the catalog or the vector store does not
+        answer now (a health check: one trivial query and one heartbeat)."""
+        self.catalog.read("SELECT 1")
+        with store_errors(self.settings):
+            self.client.heartbeat()
+
     def siblings(self) -> list[str]:
         """The names of every collection that opens beside this one, this one included."""
         return collection_names(self.settings, self.client)

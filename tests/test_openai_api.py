@@ -73,6 +73,24 @@ def test_models_are_newsqa_and_the_collections(served: Served) -> None:
         served.client.models.retrieve("no-such-collection")
 
 
+def test_health_is_ok_when_the_catalog_and_the_store_answer(
+    served: Served, tmp_path: Path, real_embeddings: Embeddings
+) -> None:
+    reply = httpx.get(f"{served.url}/healthz", timeout=30)
+    assert reply.status_code == 200
+    assert reply.json() == {"status": "ok", "collection": "news"}
+    # A replica whose collection is not made yet is up: its stores answered.
+    empty = build_chain(
+        sample_settings(tmp_path / "empty", collection="later"),
+        llm=RecordingChatModel(),
+        embeddings=real_embeddings,
+        progress=False,
+    )
+    with serving(api_app(empty)) as url:
+        reply = httpx.get(f"{url}/healthz", timeout=30)
+    assert reply.status_code == 200 and reply.json()["collection"] == "not created yet"
+
+
 def test_an_answer_keeps_its_markers_and_carries_citations_and_usage(served: Served) -> None:
     expected = served.chain.invoke(AMBUSH)
     response = ask(served, AMBUSH)

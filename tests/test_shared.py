@@ -13,8 +13,10 @@ import subprocess
 import sys
 from pathlib import Path
 
+import httpx
 import psycopg
 import pytest
+from pydantic import SecretStr
 
 from index.articles import Article
 from index.chunking import chunk_article
@@ -292,3 +294,31 @@ def test_a_word_no_chunk_holds_any_more_leaves_the_keyword_index(
     assert collection.catalog.keyword_search("zyzzyvas", 3) == []
     assert collection.problems() == []
     collection.close()
+
+
+def test_health_says_503_while_the_database_is_down_and_ok_once_it_is_back(
+    shared_settings: Settings, embeddings: CountingEmbeddings, postgres: PostgresCluster
+) -> None:
+    from assistant import build_chain
+    from assistant.fake import RecordingChatModel
+    from assistant.server import api_app
+    from tests.served import serving
+
+    collection = NewsCollection(shared_settings, embeddings=embeddings, create=True)
+    ingest(collection, [SAMPLES], progress=False)
+    collection.close()
+    settings = shared_settings.model_copy(update={"api_key": SecretStr("k3y")})
+    chain = build_chain(settings, llm=RecordingChatModel(), embeddings=embeddings, progress=False)
+    with serving(api_app(chain)) as url:
+        assert httpx.get(f"{url}/healthz", timeout=30).status_code == 200
+        postgres.stop("immediate")
+        try:
+            down = httpx.get(f"{url}/healthz", timeout=30)
+            told = httpx.get(f"{url}/healthz", headers={"Authorization": "Bearer k3y"}, timeout=30)
+        finally:
+            postgres.start()
+        assert down.status_code == 503 and down.json() == {"status": "unavailable"}
+        assert told.status_code == 503 and "PostgreSQL" in told.json()["error"]
+        assert PostgresCluster.password not in told.text
+        back = httpx.get(f"{url}/healthz", timeout=30)  # the same replica reconnects
+        assert back.status_code == 200 and back.json()["status"] == "ok"
