@@ -248,13 +248,24 @@ class SqliteCatalog:
         for condition, value in filter_conditions(published_from, published_to, source):
             where.append(f"{condition} ?")
             params.append(value)
-        rows = self._db.execute(
-            f"SELECT c.id, c.article_id, {_BM25} AS score, a.published FROM chunk_fts "
-            "JOIN chunks c ON c.rowid = chunk_fts.rowid "
-            "JOIN articles a ON a.id = c.article_id "
-            f"WHERE {' AND '.join(where)} ORDER BY score LIMIT ?",
-            (*params, k),
-        )
+        if len(where) == 1:
+            # No filter: rank in the FTS index alone, then read only the k best chunks'
+            # rows (joining every match first cost a third more at 859k chunks).
+            rows = self._db.execute(
+                f"SELECT c.id, c.article_id, t.score, a.published FROM (SELECT rowid, "
+                f"{_BM25} AS score FROM chunk_fts WHERE chunk_fts MATCH ? ORDER BY score "
+                "LIMIT ?) t JOIN chunks c ON c.rowid = t.rowid "
+                "JOIN articles a ON a.id = c.article_id ORDER BY t.score",
+                (match, k),
+            )
+        else:
+            rows = self._db.execute(
+                f"SELECT c.id, c.article_id, {_BM25} AS score, a.published FROM chunk_fts "
+                "JOIN chunks c ON c.rowid = chunk_fts.rowid "
+                "JOIN articles a ON a.id = c.article_id "
+                f"WHERE {' AND '.join(where)} ORDER BY score LIMIT ?",
+                (*params, k),
+            )
         return [
             KeywordHit(cid, aid, -score, date.fromisoformat(day) if day else None)
             for cid, aid, score, day in rows

@@ -78,3 +78,20 @@ def test_chroma_where_clauses() -> None:
     assert chroma_where(Filters(published_from=date(2022, 6, 1), source="CNN")) == {
         "$and": [{"published_day": {"$gte": 20220601}}, {"source": "CNN"}]
     }
+
+
+def test_keyword_ranking_is_the_same_with_and_without_a_filter_that_passes_all(
+    tmp_path: Path, collection: NewsCollection
+) -> None:
+    """The unfiltered search ranks in the FTS index alone, then reads the k best rows;
+    the filtered one joins first: the same chunks, in the same order, with the same
+    scores."""
+    records: list[dict[str, object]] = [
+        {"id": f"s{i}", "text": story(i, "The bridge was inspected." * (i % 3)), "published": day}
+        for i, day in enumerate(f"2026-01-{1 + i % 9:02d}" for i in range(12))
+    ]
+    ingest(collection, [write_jsonl(tmp_path / "feed.jsonl", records)], progress=False)
+    for query in ("bridge inspection repairs", "mayor town residents", "welcomed news"):
+        plain = collection.catalog.keyword_search(query, 7)
+        dated = collection.catalog.keyword_search(query, 7, published_from=date(2025, 1, 1))
+        assert len(plain) == 7 and plain == dated
