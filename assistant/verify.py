@@ -56,6 +56,8 @@ _ATTRIBUTION = re.compile(
     re.IGNORECASE,
 )
 # A lead-in left dangling where a marker was: "..., citing [1]." -> "...."
+# A comma the marker stood after: "... to June 26, [1]." -> "... to June 26."
+_LEFT_COMMA = re.compile(r"\s*[,;:]\s*([.!?])$")
 _DANGLING = re.compile(
     r",?\s+(?:citing|according to|as reported (?:by|in)|per|see|source)\s*([.!?]?)$",
     re.IGNORECASE,
@@ -179,7 +181,7 @@ def _sentences(answer: str) -> list[tuple[str, list[int]]]:
     for i, (start, end) in enumerate(spans):
         following = spans[i + 1][0] if i + 1 < len(spans) else len(plain) + 1
         numbers = [n for pos, n in marks if start < pos <= following or (i == 0 and pos == 0)]
-        text = _DANGLING.sub(r"\1", plain[start:end].strip())
+        text = _LEFT_COMMA.sub(r"\1", _DANGLING.sub(r"\1", plain[start:end].strip()))
         if pieces and numbers and set(words(text)) <= _POINTER_WORDS:
             before, cited = pieces[-1]
             pieces[-1] = (before, list(dict.fromkeys(cited + numbers)))

@@ -121,3 +121,9 @@ def test_a_head_that_claims_nothing_or_is_not_supported_keeps_the_sentence_uncit
     ):
         text, citations = verify(answer, QUESTION, SOURCES, 0.5)
         assert text == answer.replace(" [2]", "") and citations == []
+
+
+def test_a_comma_left_before_the_full_stop_by_a_marker_goes() -> None:
+    text, citations = verify("Thirteen officers died in the attack, [2].", QUESTION, SOURCES, 0.5)
+    assert text == "Thirteen officers died in the attack [2]."
+    assert [c.article_id for c in citations] == ["ambush"]
