@@ -115,8 +115,12 @@ def verify(
         for sentence in _heads(whole):
             claimed = claim_words(sentence)
             new = claimed - asked
-            if sentence is not whole and not new:
-                continue  # a head that only says the question again claims nothing
+            if sentence is not whole and (
+                not new or not _topic_words(sentence) & _topic_words(question)
+            ):
+                # A head that only says the question again claims nothing; one that
+                # shares no word with the question answers another one.
+                continue
             facts = key_facts(sentence) - set(words(question))
             supports = {n: _support(new or claimed, facts, candidates[n]) for n in by_n}
             kept = [n for n in cited if n in by_n and supports[n].score >= threshold]

@@ -127,3 +127,13 @@ def test_a_comma_left_before_the_full_stop_by_a_marker_goes() -> None:
     text, citations = verify("Thirteen officers died in the attack, [2].", QUESTION, SOURCES, 0.5)
     assert text == "Thirteen officers died in the attack [2]."
     assert [c.article_id for c in citations] == ["ambush"]
+
+
+def test_a_supported_head_about_something_else_is_not_kept() -> None:
+    # The head is true of source 2 but shares no word with the question: no answer.
+    answer = (
+        "The convoy was patrolling southwest of Mexico City, as Sprite unveiled its new "
+        "clear bottle design in Atlanta and Denver [2]."
+    )
+    text, citations = verify(answer, "Which drink got a new bottle design?", SOURCES, 0.5)
+    assert text == answer.replace(" [2]", "") and citations == []
