@@ -109,15 +109,14 @@ def _with_person(question: str, rewrite: str) -> str | None:
     }
     if len(names) != 1:
         return None
+    match = _PERSON.search(question)
+    if match is None:
+        return None
     name = re.sub(r"'s?$", "", names.pop())
-    for match in _PERSON.finditer(question):
-        pronoun = match.group(0).lower()
-        if pronoun in _POSSESSIVE or (pronoun == "her" and _before_noun(question, match.end())):
-            replacement = f"{name}'s"
-        else:
-            replacement = name
-        return question[: match.start()] + replacement + question[match.end() :]
-    return None
+    pronoun = match.group(0).lower()
+    if pronoun in _POSSESSIVE or (pronoun == "her" and _before_noun(question, match.end())):
+        name += "'s"
+    return question[: match.start()] + name + question[match.end() :]
 
 
 def _before_noun(text: str, end: int) -> bool:

@@ -55,9 +55,9 @@ _ATTRIBUTION = re.compile(
     r"(?:source\s+)?((?:\[\d+\]\s*)+),?\s*([^.!?]*)([.!?]?)",
     re.IGNORECASE,
 )
-# A lead-in left dangling where a marker was: "..., citing [1]." -> "...."
 # A comma the marker stood after: "... to June 26, [1]." -> "... to June 26."
 _LEFT_COMMA = re.compile(r"\s*[,;:]\s*([.!?])$")
+# A lead-in left dangling where a marker was: "..., citing [1]." -> "...."
 _DANGLING = re.compile(
     r",?\s+(?:citing|according to|as reported (?:by|in)|per|see|source)\s*([.!?]?)$",
     re.IGNORECASE,

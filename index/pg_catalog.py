@@ -45,7 +45,13 @@ from index.catalog import (
 )
 from index.chunking import Chunk
 from index.errors import IngestBusy, StoreError
-from index.pg_schema import SCHEMA_VERSION, collection_names, ensure_schema, schema_name
+from index.pg_schema import (
+    SCHEMA_VERSION,
+    collection_names,
+    ensure_schema,
+    is_registered,
+    schema_name,
+)
 
 _K1, _B = 1.2, 0.75
 _CONNECT_TIMEOUT_S = 10
@@ -193,7 +199,7 @@ class PostgresCatalog:
         conn = connect(url)
         try:
             with database_errors(server_location(url)):
-                if name not in collection_names(conn):
+                if not is_registered(conn, name):
                     conn.close()
                     return None
             return cls(url, name, lock_wait_s=lock_wait_s, conn=conn)

@@ -125,6 +125,11 @@ def _has_registry(conn: psycopg.Connection[Any]) -> bool:
     return conn.execute("SELECT to_regclass('public.newsqa_collections')").fetchone() != (None,)
 
 
+def is_registered(conn: psycopg.Connection[Any], collection: str) -> bool:
+    """Whether this database holds the collection's catalog."""
+    return _registered(conn, collection) is not None
+
+
 def collection_names(conn: psycopg.Connection[Any]) -> list[str]:
     """The collections whose catalog this database holds."""
     if not _has_registry(conn):
