@@ -13,6 +13,12 @@ PostgreSQL's full-text parsing and an inverted index (``pg_catalog.py``), and
 PostgreSQL's own ``ts_rank`` / ``ts_rank_cd`` over the same matches (no IDF, and with
 no GIN index here: its time is not comparable), to show why the BM25 is there. No vectors:
 this is the keyword half of retrieval only. Also prints each ranking's median query time.
+
+``--budgets 20000,1100``: both BM25 rankings again with each of these keyword budgets
+(``index.catalog.rare_and_common``: past it, the most frequent query words only add to
+the scores of chunks that rarer words chose) instead of the exact ranking. The corpus has
+47k chunks, so a budget of 1,100 cuts as deep into a question's words as the default
+20,000 does at 859k chunks (100k articles).
 """
 
 from __future__ import annotations
@@ -41,7 +47,8 @@ from index.sqlite_catalog import SqliteCatalog  # noqa: E402
 from tests.services import PostgresCluster  # noqa: E402
 
 DEV = ROOT.parent / "shared" / "data" / "realtimeqa-dev"
-DEPTH = 50  # chunks read per question, as many as the retriever asks for at most
+DEPTH = 50  # chunks read per question, as many as the retriever fuses at most
+ASKED = 200  # chunks asked for, as the retriever asks (its ``pool``)
 
 # Rank = a function of (question) -> article ids in ranked order.
 Rank = Callable[[str], list[str]]
@@ -68,10 +75,11 @@ def _distinct(ids: list[str]) -> list[str]:
     return list(dict.fromkeys(ids))
 
 
-def _bm25(catalog: Catalog) -> Rank:
+def _bm25(catalog: Catalog, budget: int = 10**12) -> Rank:
     def rank(question: str) -> list[str]:
-        hits = catalog.keyword_search(question, DEPTH, stopwords=STOPWORDS)
-        return _distinct([h.article_id for h in hits])
+        catalog.keyword_budget = budget  # type: ignore[attr-defined]
+        hits = catalog.keyword_search(question, ASKED, stopwords=STOPWORDS)
+        return _distinct([h.article_id for h in hits[:DEPTH]])
 
     return rank
 
@@ -118,6 +126,7 @@ def _score(rank: Rank, questions: list[dict[str, object]]) -> dict[str, float]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--no-noise", action="store_true", help="the dev articles only")
+    parser.add_argument("--budgets", default="", help="keyword budgets to rank with too: a,b")
     args = parser.parse_args()
     paths = [DEV / "articles.jsonl"] + ([] if args.no_noise else [DEV / "noise.jsonl"])
     articles = _articles(paths)
@@ -144,6 +153,9 @@ def main() -> None:
                 "postgresql ts_rank": _ts_rank(shared, "ts_rank"),
                 "postgresql ts_rank_cd": _ts_rank(shared, "ts_rank_cd"),
             }
+            for budget in (int(b) for b in args.budgets.split(",") if b.strip()):
+                rankings[f"sqlite fts5 bm25, budget {budget}"] = _bm25(sqlite, budget)
+                rankings[f"postgresql bm25, budget {budget}"] = _bm25(shared, budget)
             for name, rank in rankings.items():
                 rank(str(questions[0]["question"]))  # warm-up
                 scores = _score(rank, questions)

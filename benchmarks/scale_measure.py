@@ -157,15 +157,33 @@ def _latencies(collection: Any, questions: list[str]) -> dict[str, Any]:
 
     retriever = HybridRetriever.for_collection(collection)
     embedder = collection.embeddings
-    timings = []
-    for question in questions:
+    catalog = collection.catalog
+    keyword: list[float] = []
+    search = catalog.keyword_search
+
+    def timed_search(*args: Any, **kwargs: Any) -> Any:
         started = time.perf_counter()
-        retriever.invoke(question)
-        timings.append(time.perf_counter() - started)
+        try:
+            return search(*args, **kwargs)
+        finally:
+            keyword.append(time.perf_counter() - started)
+
+    catalog.keyword_search = timed_search
+    timings = []
+    try:
+        for question in questions:
+            started = time.perf_counter()
+            retriever.invoke(question)
+            timings.append(time.perf_counter() - started)
+    finally:
+        del catalog.keyword_search
     whole = np.array(timings[1:]) * 1000
     embed = np.array(embedder.query_seconds[1 : len(timings)]) * 1000
+    words = np.array(keyword[1 : len(timings)]) * 1000
     result: dict[str, Any] = {"queries": len(whole)}
-    for name, values in (("", whole), ("embed_", embed), ("search_", whole - embed)):
+    parts = [("", whole), ("embed_", embed), ("keyword_", words), ("search_", whole - embed)]
+    parts.append(("other_", whole - embed - words))
+    for name, values in parts:
         result[f"{name}p50_ms"], result[f"{name}p95_ms"] = np.percentile(values, [50, 95])
     return result
 
@@ -181,7 +199,12 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
     lines = (args.data / "questions.jsonl").read_text().splitlines()
     questions = [json.loads(line)["question"] for line in lines if line.strip()]
     questions = questions[: args.queries + 1]
-    work = Path(tempfile.mkdtemp(prefix=f"newsqa-scale-{args.measure}-"))
+    work = (
+        args.keep / args.measure
+        if args.keep
+        else Path(tempfile.mkdtemp(prefix=f"newsqa-scale-{args.measure}-"))
+    )
+    ingested = work / "ingest.json"  # the kept ingest's own result
     try:
         with _servers(args.measure, work) as (overrides, pids):
             settings = Settings().model_copy(
@@ -191,16 +214,27 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
             sentences = json.loads(corpus.pool.read_text())["sentences"]
             cached = CachedSentenceEmbeddings(sentences, np.load(corpus.vectors), real)
             result: dict[str, Any] = {"mode": args.measure, "rss_start_mib": rss_mib(os.getpid())}
-            collection = NewsCollection(settings, embeddings=cached, create=True)
+            kept = ingested.exists()
+            collection = NewsCollection(settings, embeddings=cached, create=not kept)
             try:
-                result |= _ingest(collection, corpus)
-                print(f"  {args.measure}: ingest {result['ingest_s']:.1f} s", flush=True)
-                result["rss_ingest_mib"] = rss_mib(os.getpid())
+                if kept:
+                    result = json.loads(ingested.read_text()) | result | {"kept": str(work)}
+                    print(f"  {args.measure}: ingest kept in {work}", flush=True)
+                else:
+                    result |= _ingest(collection, corpus)
+                    print(f"  {args.measure}: ingest {result['ingest_s']:.1f} s", flush=True)
+                    result["rss_ingest_mib"] = rss_mib(os.getpid())
+                    if args.keep:
+                        ingested.write_text(json.dumps(result))
+                if args.keyword_budget:
+                    collection.catalog.keyword_budget = args.keyword_budget
+                result["keyword_budget"] = collection.catalog.keyword_budget
                 result |= _latencies(collection, questions)
                 result["rss_queries_mib"] = rss_mib(os.getpid())
             finally:
                 collection.close()
             result["servers_mib"] = {name: pss_tree_mib(pid) for name, pid in pids.items()}
     finally:
-        shutil.rmtree(work, ignore_errors=True)
+        if not args.keep:
+            shutil.rmtree(work, ignore_errors=True)
     return result

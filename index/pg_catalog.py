@@ -36,11 +36,13 @@ import psycopg
 
 from index.articles import Article
 from index.catalog import (
+    KEYWORD_BUDGET,
     Extra,
     KeywordHit,
     StoredArticle,
     filter_conditions,
     query_words,
+    rare_and_common,
     stored_article,
 )
 from index.chunking import Chunk
@@ -93,17 +95,27 @@ SELECT t.lexeme, ln(1 + (tot.chunks - t.df + 0.5) / (t.df + 0.5)), t.df,
 FROM terms t, totals tot
 WHERE t.lexeme IN (SELECT lexeme FROM unnest(to_tsvector('english', %s))) AND t.df > 0
 """
-# BM25 of every chunk holding any of the query's words (``lexemes``, ``idfs``) that
-# passes the date and source ``{filters}``: one pass over the words' postings.
+# One query word's BM25 term for one posting ``p`` (``q``: the word's IDF).
+_TERM = f"q.idf * p.tf * {_K1 + 1} / (p.tf + {_K1} * (1 - {_B} + {_B} * p.len / %(avgdl)s))"
+# BM25 of the chunks holding any of the ``rare`` query words (``lexemes``, ``idfs``: all
+# of them) that pass the date and source ``{filters}``, in one pass over those words'
+# postings; the ``common`` words (``rare_and_common``) add their terms to the best
+# ``pool`` of these only, each chunk's read from the postings index (reading all of a
+# common word's postings is the cost the split avoids).
 _BM25 = f"""
 WITH q AS (SELECT * FROM unnest(%(lexemes)s::text[], %(idfs)s::float8[]) q(lexeme, idf)),
-scored AS (
-    SELECT p.chunk,
-           sum(q.idf * p.tf * {_K1 + 1} / (p.tf + {_K1} * (1 - {_B} + {_B} * p.len / %(avgdl)s)))
-           AS s
+rare AS (
+    SELECT p.chunk, sum({_TERM}) AS s
     FROM postings p JOIN q ON q.lexeme = p.lexeme {{join}}
-    WHERE p.lexeme = ANY(%(lexemes)s) {{filters}}
-    GROUP BY p.chunk ORDER BY s DESC, p.chunk LIMIT %(k)s
+    WHERE p.lexeme = ANY(%(rare)s) {{filters}}
+    GROUP BY p.chunk ORDER BY s DESC, p.chunk LIMIT %(pool)s
+),
+scored AS (
+    SELECT r.chunk, r.s + coalesce((
+        SELECT sum({_TERM}) FROM postings p JOIN q ON q.lexeme = p.lexeme
+        WHERE p.lexeme = ANY(%(common)s) AND p.chunk = r.chunk
+    ), 0) AS s
+    FROM rare r ORDER BY s DESC, r.chunk LIMIT %(k)s
 )
 SELECT c.id, c.article_id, a.published, s.s
 FROM scored s JOIN chunks c ON c.rowid = s.chunk JOIN articles a ON a.id = c.article_id
@@ -175,6 +187,8 @@ class _Tx:
 class PostgresCatalog:
     backend = "postgresql"
     shared = True
+    keyword_budget = KEYWORD_BUDGET  # see ``rare_and_common``
+    keyword_pool = 5  # the common words score this many times k chunks (see ``_BM25``)
 
     def __init__(
         self,
@@ -351,7 +365,16 @@ class PostgresCatalog:
         if not terms:
             return []
         lexemes, idfs = [t[0] for t in terms], [float(t[1]) for t in terms]
-        params: dict[str, Any] = {"lexemes": lexemes, "idfs": idfs, "avgdl": terms[0][3], "k": k}
+        rare, common = rare_and_common({t[0]: int(t[2]) for t in terms}, self.keyword_budget)
+        params: dict[str, Any] = {
+            "lexemes": lexemes,
+            "idfs": idfs,
+            "rare": rare,
+            "common": common,
+            "avgdl": terms[0][3],
+            "k": k,
+            "pool": self.keyword_pool * k if common else None,
+        }
         filters = []
         for n, (condition, value) in enumerate(
             filter_conditions(published_from, published_to, source)
