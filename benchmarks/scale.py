@@ -70,8 +70,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--keep",
         type=Path,
-        help="embedded mode: keep the ingested store in KEEP/embedded; a later run with "
-        "the same --keep measures the queries on it again without ingesting",
+        help="keep each mode's ingested stores in KEEP/MODE (shared: the PostgreSQL cluster "
+        "and the Chroma server's data); a later run with the same --keep measures the "
+        "queries on them again without ingesting",
     )
     parser.add_argument(
         "--keyword-budget",
@@ -157,8 +158,6 @@ def main() -> None:
         print("RESULT " + json.dumps(measure(args)), flush=True)
         return
     modes = [m.strip() for m in args.modes.split(",") if m.strip()]
-    if args.keep and modes != ["embedded"]:
-        raise SystemExit("--keep works with --modes embedded only")
     if "shared" in modes and not shared_mode_available():
         raise SystemExit("shared mode is not in this checkout (no Settings.database_url)")
     from benchmarks.scale_corpus import prepare

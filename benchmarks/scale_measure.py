@@ -86,8 +86,11 @@ def _timed(method: Callable[..., Any], clock: dict[str, float], key: str) -> Cal
 
 
 @contextmanager
-def _servers(mode: str, work: Path) -> Iterator[tuple[dict[str, str], dict[str, int]]]:
-    """Settings overrides for the mode, and the PIDs of its servers."""
+def _servers(
+    mode: str, work: Path, keep: bool, reuse: bool
+) -> Iterator[tuple[dict[str, str], dict[str, int]]]:
+    """Settings overrides for the mode, and the PIDs of its servers (``keep``: the
+    PostgreSQL cluster in ``work`` outlives the run; ``reuse``: its database is kept)."""
     from settings import Settings
 
     blank = {"chroma_url": ""} | (
@@ -99,10 +102,10 @@ def _servers(mode: str, work: Path) -> Iterator[tuple[dict[str, str], dict[str, 
     from tests.services import ChromaServer, PostgresCluster
 
     with ExitStack() as stack:
-        cluster = PostgresCluster()
+        cluster = PostgresCluster(work / "postgresql" if keep else None)
         stack.callback(cluster.close)
         cluster.start()
-        url = cluster.fresh_database("scale")
+        url = cluster.url_for("scale") if reuse else cluster.fresh_database("scale")
         chroma = ChromaServer(work / "chroma")
         stack.callback(chroma.stop)
         chroma.start()
@@ -206,7 +209,8 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
     )
     ingested = work / "ingest.json"  # the kept ingest's own result
     try:
-        with _servers(args.measure, work) as (overrides, pids):
+        kept = ingested.exists()
+        with _servers(args.measure, work, bool(args.keep), kept) as (overrides, pids):
             settings = Settings().model_copy(
                 update={"data_dir": work / "data", "collection": "scale", **overrides}
             )
@@ -214,7 +218,6 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
             sentences = json.loads(corpus.pool.read_text())["sentences"]
             cached = CachedSentenceEmbeddings(sentences, np.load(corpus.vectors), real)
             result: dict[str, Any] = {"mode": args.measure, "rss_start_mib": rss_mib(os.getpid())}
-            kept = ingested.exists()
             collection = NewsCollection(settings, embeddings=cached, create=not kept)
             try:
                 if kept:

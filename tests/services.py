@@ -4,7 +4,8 @@
 the PATH) on a free loopback port, its data in a temp dir that the ``postgres`` user
 owns when we are root (PostgreSQL refuses to run as root). ``stop`` keeps the data so
 ``start`` brings the same database back, as an operator restarting it would; ``close``
-removes it. Nothing listens beyond 127.0.0.1.
+removes it, unless the cluster was made in a folder of the caller's (``root``), which
+a later ``PostgresCluster(root)`` opens again. Nothing listens beyond 127.0.0.1.
 """
 
 from __future__ import annotations
@@ -39,13 +40,18 @@ class PostgresCluster:
     password = "newsqa-test"
     database = "newsqa"
 
-    def __init__(self) -> None:
+    def __init__(self, root: Path | None = None) -> None:
         self.port = free_port()
-        self.root = Path(tempfile.mkdtemp(prefix="newsqa-pg-"))
+        self.kept = root is not None
+        self.root = root if root is not None else Path(tempfile.mkdtemp(prefix="newsqa-pg-"))
         self.data = self.root / "data"
         self.log = self.root / "server.log"
         self._as_root = os.geteuid() == 0
         self._bin = pg_bindir()
+        self.started = False
+        if (self.data / "PG_VERSION").exists():
+            return  # a kept cluster, opened again
+        self.root.mkdir(parents=True, exist_ok=True)
         os.chmod(self.root, 0o755)  # the postgres user must reach it
         if self._as_root:
             owner = pwd.getpwnam("postgres")
@@ -59,7 +65,6 @@ class PostgresCluster:
             f"--pwfile={secret}", "-E", "UTF8", "--locale=C.UTF-8",
         )  # fmt: skip
         secret.unlink()
-        self.started = False
 
     @property
     def url(self) -> str:
@@ -85,6 +90,9 @@ class PostgresCluster:
             self.started = False
 
     def close(self) -> None:
+        if self.kept:
+            self.stop()
+            return
         try:
             self.stop("immediate")
         finally:
