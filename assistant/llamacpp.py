@@ -26,6 +26,7 @@ from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResu
 
 from assistant.answerability import YesProbability
 from assistant.errors import AssistantError
+from assistant.prefix_cache import PrefixCache
 
 _ROLES = {"human": "user", "ai": "assistant", "system": "system"}
 
@@ -49,6 +50,7 @@ class _Loaded:
             bos_token=token_text(llama.token_bos()),
         )
         self.lock = threading.Lock()
+        self.prefixes = PrefixCache(llama)
 
         def first_tokens(words: list[str]) -> set[int]:
             return {llama.tokenize(w.encode(), add_bos=False, special=False)[0] for w in words}
@@ -88,6 +90,7 @@ class LlamaCppChat(BaseChatModel):
     n_threads: int = max(1, os.cpu_count() or 1)
     max_tokens: int = 160
     temperature: float = 0.0
+    keep_prefixes: bool = True  # model states of recurring prompt beginnings (prefix_cache.py)
 
     @property
     def _llm_type(self) -> str:
@@ -127,6 +130,8 @@ class LlamaCppChat(BaseChatModel):
         from llama_cpp import LogitsProcessorList
 
         with loaded.lock:
+            if self.keep_prefixes:
+                loaded.prefixes.prepare(tokens)
             loaded.llama.create_completion(
                 tokens,
                 max_tokens=1,
@@ -171,6 +176,8 @@ class LlamaCppChat(BaseChatModel):
                 )
             ) as parts,
         ):
+            if self.keep_prefixes:
+                loaded.prefixes.prepare(tokens)
             for part in parts:
                 text = part["choices"][0]["text"]
                 generated += 1
