@@ -28,8 +28,15 @@ Each mode runs in a fresh child process (so its memory is its own):
 It measures the ingest of the whole corpus (seconds, words/s, where the time went,
 articles/s in the first and last tenth of the batches), then ``--queries`` dev questions
 through ``HybridRetriever.for_collection(collection).invoke(question)`` (one more first,
-as a warm-up, not counted): p50/p95; RSS of the process at the start, after ingest and
-after the queries, and the servers' memory (sum of PSS over each server's processes).
+as a warm-up, not counted): p50/p95, and how much of it was the query's embedding and
+the catalog's keyword search; RSS of the process at the start, after ingest and after
+the queries, and the servers' memory (sum of PSS over each server's processes).
+
+``--keep DIR`` keeps each mode's stores in DIR/MODE (shared: the PostgreSQL cluster's
+data and the Chroma server's); run again with the same ``--keep``, the queries are
+measured on them without ingesting (delete DIR/MODE to ingest afresh), so a retrieval
+change can be measured at 100k articles in minutes, against ``--keyword-budget`` (the
+catalogs' keyword budget; a huge one ranks every chunk that holds a query word).
 """
 
 from __future__ import annotations
