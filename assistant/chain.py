@@ -105,6 +105,15 @@ class _Prepared:
     standalone: str | None = None  # the follow-up rewritten, if it was
 
 
+def rewriter(llm: BaseChatModel) -> BaseChatModel:
+    """The model that rewrites follow-ups: the local model keeps the state of the rewrite
+    prompt's fixed beginning from one follow-up to the next (``prefix_cache.py``); every
+    other prompt is read exactly as before. Other models are used as they are."""
+    if "keep_prefixes" in type(llm).model_fields:
+        return llm.model_copy(update={"keep_prefixes": True})
+    return llm
+
+
 class NewsQA(Runnable[QuestionInput, AnswerPart]):
     """Question in (a string, a dict or a ``Question``); text pieces, then the final
     checked ``Answer``, out. ``invoke``/``ainvoke`` return that ``Answer``;
@@ -431,7 +440,7 @@ class NewsQA(Runnable[QuestionInput, AnswerPart]):
             conversation=conversation(question.history), question=question.question
         )
         with self._model_errors():
-            reply = self.llm.invoke(
+            reply = rewriter(self.llm).invoke(
                 messages,
                 {**config, "run_name": "standalone_question"},
                 stop=["\n"],

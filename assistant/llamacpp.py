@@ -90,7 +90,9 @@ class LlamaCppChat(BaseChatModel):
     n_threads: int = max(1, os.cpu_count() or 1)
     max_tokens: int = 160
     temperature: float = 0.0
-    keep_prefixes: bool = True  # model states of recurring prompt beginnings (prefix_cache.py)
+    # Keep model states of recurring prompt beginnings (prefix_cache.py): the chain asks
+    # for it for follow-up rewrites only, so no other answer's arithmetic changes.
+    keep_prefixes: bool = False
 
     @property
     def _llm_type(self) -> str:

@@ -11,8 +11,11 @@ least ``MIN_TOKENS`` tokens that an earlier one began with too, that beginning r
 it is computed on its own and the model's state for it (the KV cells of the sequence,
 ~28 KB a token for the 1.5B model; not the logits) is kept. A later prompt that begins
 with a kept beginning, longer than what the live cache shares with it, has that state
-put back before the model reads the rest. The answer is the same: the same tokens at
-the same positions, computed by the same model; only less of the prompt is read.
+put back before the model reads the rest: the same tokens at the same positions, so
+the same computation, only less of the prompt read. llama.cpp's arithmetic moves a little
+with how a prompt is split into batches, so a reply can come out otherwise, as it can
+when a prompt follows a different one; the chain keeps states for follow-up rewrites
+only (``chain.rewriter``), and every other prompt is read exactly as before.
 """
 
 from __future__ import annotations

@@ -165,3 +165,18 @@ def test_a_rewrite_that_lost_the_question_keeps_it_with_the_person_named() -> No
     # No person to put in (or no he/she to replace): the rewrite as before.
     earthquake = "What time did the earthquake in Afghanistan occur?"
     assert clean_rewrite(earthquake, "What time did it strike?", history) == earthquake
+
+
+def test_only_the_rewrite_keeps_prompt_states() -> None:
+    """The local model keeps the rewrite prompt's beginning between follow-ups; the
+    check and the answer use the model as it is, so their arithmetic is unchanged."""
+    from assistant.chain import rewriter
+    from assistant.llamacpp import LlamaCppChat
+
+    local = LlamaCppChat(model_path="model.gguf")
+    assert not local.keep_prefixes
+    rewriting = rewriter(local)
+    assert isinstance(rewriting, LlamaCppChat) and rewriting.keep_prefixes
+    assert not local.keep_prefixes
+    other = RecordingChatModel(replies=["ok"])
+    assert rewriter(other) is other

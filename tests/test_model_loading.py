@@ -172,8 +172,7 @@ def test_closing_a_llamacpp_stream_ends_the_completion_then_frees_the_model(
     rendered = SimpleNamespace(prompt="Who died?", added_special=False, stop=None)
     loaded = SimpleNamespace(llama=llama, formatter=lambda messages: rendered, lock=llama.lock)
     monkeypatch.setattr(llamacpp, "_LOADED", {("model.gguf", 2048, 2): loaded})
-    # No kept prompt states: this fake has no llama.cpp context to keep them from.
-    model = LlamaCppChat(model_path="model.gguf", n_threads=2, keep_prefixes=False)
+    model = LlamaCppChat(model_path="model.gguf", n_threads=2)
     stream = model.stream("Who died?")
     assert next(stream).content == "Thirteen" and llama.lock.locked()
     stream.close()  # type: ignore[attr-defined]
