@@ -97,9 +97,23 @@ WHERE t.lexeme IN (SELECT lexeme FROM unnest(to_tsvector('english', %s))) AND t.
 """
 # One query word's BM25 term for one posting ``p`` (``q``: the word's IDF).
 _TERM = f"q.idf * p.tf * {_K1 + 1} / (p.tf + {_K1} * (1 - {_B} + {_B} * p.len / %(avgdl)s))"
-# BM25 of the chunks holding any of the ``rare`` query words (``lexemes``, ``idfs``: all
-# of them) that pass the date and source ``{filters}``, in one pass over those words'
-# postings; the ``common`` words (``rare_and_common``) add their terms to the best
+# BM25 of every chunk holding any of the query's words (``lexemes``, ``idfs``) that
+# passes the date and source ``{filters}``: one pass over the words' postings.
+_BM25_ALL = f"""
+WITH q AS (SELECT * FROM unnest(%(lexemes)s::text[], %(idfs)s::float8[]) q(lexeme, idf)),
+scored AS (
+    SELECT p.chunk, sum({_TERM}) AS s
+    FROM postings p JOIN q ON q.lexeme = p.lexeme {{join}}
+    WHERE p.lexeme = ANY(%(lexemes)s) {{filters}}
+    GROUP BY p.chunk ORDER BY s DESC, p.chunk LIMIT %(k)s
+)
+SELECT c.id, c.article_id, a.published, s.s
+FROM scored s JOIN chunks c ON c.rowid = s.chunk JOIN articles a ON a.id = c.article_id
+ORDER BY s.s DESC, s.chunk
+"""
+# Past the budget: BM25 of the chunks holding any of the ``rare`` query words
+# (``lexemes``, ``idfs``: all of them) that pass the ``{filters}``, in one pass over those
+# words' postings; the ``common`` words (``rare_and_common``) add their terms to the best
 # ``pool`` of these only, each chunk's read from the postings index (reading all of a
 # common word's postings is the cost the split avoids).
 _BM25 = f"""
@@ -373,7 +387,7 @@ class PostgresCatalog:
             "common": common,
             "avgdl": terms[0][3],
             "k": k,
-            "pool": self.keyword_pool * k if common else None,
+            "pool": self.keyword_pool * k,
         }
         filters = []
         for n, (condition, value) in enumerate(
@@ -382,7 +396,11 @@ class PostgresCatalog:
             filters.append(f"AND {condition} %(f{n})s")
             params[f"f{n}"] = value
         join = _FILTERED if filters else ""
-        sql = _BM25.replace("{join}", join).replace("{filters}", " ".join(filters))
+        sql = (
+            (_BM25 if common else _BM25_ALL)
+            .replace("{join}", join)
+            .replace("{filters}", " ".join(filters))
+        )
         return [
             KeywordHit(cid, aid, float(score), date.fromisoformat(day) if day else None)
             for cid, aid, day, score in self._rows(sql, params)
