@@ -97,33 +97,32 @@ WHERE t.lexeme IN (SELECT lexeme FROM unnest(to_tsvector('english', %s))) AND t.
 """
 # One query word's BM25 term for one posting ``p`` (``q``: the word's IDF).
 _TERM = f"q.idf * p.tf * {_K1 + 1} / (p.tf + {_K1} * (1 - {_B} + {_B} * p.len / %(avgdl)s))"
-# BM25 of every chunk holding any of the query's words (``lexemes``, ``idfs``) that
-# passes the date and source ``{filters}``: one pass over the words' postings.
-_BM25_ALL = f"""
-WITH q AS (SELECT * FROM unnest(%(lexemes)s::text[], %(idfs)s::float8[]) q(lexeme, idf)),
-scored AS (
-    SELECT p.chunk, sum({_TERM}) AS s
-    FROM postings p JOIN q ON q.lexeme = p.lexeme {{join}}
-    WHERE p.lexeme = ANY(%(lexemes)s) {{filters}}
-    GROUP BY p.chunk ORDER BY s DESC, p.chunk LIMIT %(k)s
-)
+_WORDS = "WITH q AS (SELECT * FROM unnest(%(lexemes)s::text[], %(idfs)s::float8[]) q(lexeme, idf))"
+_READ_BACK = """
 SELECT c.id, c.article_id, a.published, s.s
 FROM scored s JOIN chunks c ON c.rowid = s.chunk JOIN articles a ON a.id = c.article_id
 ORDER BY s.s DESC, s.chunk
 """
-# Past the budget: BM25 of the chunks holding any of the ``rare`` query words
-# (``lexemes``, ``idfs``: all of them) that pass the ``{filters}``, in one pass over those
-# words' postings; the ``common`` words (``rare_and_common``) add their terms to the best
-# ``pool`` of these only, each chunk's read from the postings index (reading all of a
-# common word's postings is the cost the split avoids).
-_BM25 = f"""
-WITH q AS (SELECT * FROM unnest(%(lexemes)s::text[], %(idfs)s::float8[]) q(lexeme, idf)),
-rare AS (
-    SELECT p.chunk, sum({_TERM}) AS s
-    FROM postings p JOIN q ON q.lexeme = p.lexeme {{join}}
-    WHERE p.lexeme = ANY(%(rare)s) {{filters}}
-    GROUP BY p.chunk ORDER BY s DESC, p.chunk LIMIT %(pool)s
-),
+
+
+def _best(words: str, limit: str) -> str:
+    """The ``limit`` best chunks by BM25 over the query words named ``words`` that pass
+    the date and source ``{filters}``: one pass over those words' postings."""
+    return (
+        f"SELECT p.chunk, sum({_TERM}) AS s FROM postings p JOIN q ON q.lexeme = p.lexeme "
+        f"{{join}} WHERE p.lexeme = ANY(%({words})s) {{filters}} "
+        f"GROUP BY p.chunk ORDER BY s DESC, p.chunk LIMIT %({limit})s"
+    )
+
+
+# BM25 of every chunk holding any of the query's words (``lexemes``, ``idfs``).
+_BM25_ALL = f"{_WORDS}, scored AS ({_best('lexemes', 'k')}) {_READ_BACK}"
+# Past the budget: BM25 of the chunks holding any of the ``rare`` query words; the
+# ``common`` words (``rare_and_common``) add their terms to the best ``pool`` of these
+# only, each chunk's read from the postings index (reading all of a common word's
+# postings is the cost the split avoids).
+_BM25 = f"""{_WORDS},
+rare AS ({_best("rare", "pool")}),
 scored AS (
     SELECT r.chunk, r.s + coalesce((
         SELECT sum({_TERM}) FROM postings p JOIN q ON q.lexeme = p.lexeme
@@ -131,10 +130,7 @@ scored AS (
     ), 0) AS s
     FROM rare r ORDER BY s DESC, r.chunk LIMIT %(k)s
 )
-SELECT c.id, c.article_id, a.published, s.s
-FROM scored s JOIN chunks c ON c.rowid = s.chunk JOIN articles a ON a.id = c.article_id
-ORDER BY s.s DESC, s.chunk
-"""
+{_READ_BACK}"""
 # What ``problems`` counts, and how it says so when the count is not 0.
 _CHECKS = (
     (
