@@ -74,9 +74,10 @@ class Settings(BaseSettings):
     # A citation is kept only where source n supports its sentence at least this much
     # (share of the sentence's new words in one source sentence; assistant/verify.py).
     citation_threshold: float = 0.5
-    # Refuse when the model's P(the sources answer the question) is below this;
-    # calibrated on the dev set, see BENCHMARKS.md.
-    refusal_threshold: float = 0.8
+    # Refuse when the model's P(the sources answer the question) is below this; unset,
+    # the threshold calibrated for the local model chosen (0.8 for the default, and for
+    # models served elsewhere), see assistant/models.py and BENCHMARKS.md.
+    refusal_threshold: float | None = None
 
     # The browser chat (app.py). Set both user and password to require a login; a host
     # other than loopback without one refuses to start unless allow_anonymous says the

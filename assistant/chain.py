@@ -36,6 +36,7 @@ from assistant.errors import (
 )
 from assistant.evidence import Source, render_sources, select_evidence
 from assistant.followup import clean_rewrite, conversation, leans_on_history, restates
+from assistant.models import refusal_threshold
 from assistant.prompts import Prompts
 from assistant.retrieval import HybridRetriever
 from assistant.support import support_share
@@ -313,7 +314,7 @@ class NewsQA(Runnable[QuestionInput, AnswerPart]):
             messages=None,
             standalone=standalone,
         )
-        if confidence >= self.settings.refusal_threshold:
+        if confidence >= refusal_threshold(self.settings):
             prepared.messages = self.prompts.answer_messages(sources=shown, question=asked)
             prepared.ready = time.perf_counter()
         else:

