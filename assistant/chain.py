@@ -35,7 +35,7 @@ from assistant.errors import (
     is_connection_error,
 )
 from assistant.evidence import Source, render_sources, select_evidence
-from assistant.followup import clean_rewrite, conversation, leans_on_history, restates
+from assistant.followup import clean_rewrite, conversation, leans_on_history, named, restates
 from assistant.models import refusal_threshold
 from assistant.prompts import Prompts
 from assistant.retrieval import HybridRetriever
@@ -281,13 +281,20 @@ class NewsQA(Runnable[QuestionInput, AnswerPart]):
         started = time.perf_counter()
         self.validate(question)  # before the rewrite, which is a model call
         standalone, standalone_s = self._standalone(question, config)
+        searched = question
         if standalone is not None:
             question = question.model_copy(update={"question": standalone})
+            # A rewrite that names what the follow-up refers to is searched alone, so
+            # the earlier question's words do not bring back the earlier answer's
+            # passages; one that names nothing is searched with the question before it.
+            searched = (
+                question.model_copy(update={"history": []}) if named(standalone) else question
+            )
         retriever = self.retriever(question.collection)
-        docs = self.retrieve(question, config)
+        docs = self.retrieve(searched, config)
         retrieved = list(dict.fromkeys(d.metadata["article_id"] for d in docs))
         sources = select_evidence(
-            retrieval_query(question),
+            retrieval_query(searched),
             docs,
             retriever.catalog,
             retriever.embeddings,

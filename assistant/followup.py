@@ -3,9 +3,10 @@
 A follow-up ("How long was it?") leans on the conversation. Before the check and the
 answer, the chain has the model rewrite it as a question that names what it refers to
 ("How long was the record python captured in Florida?"): one short prompt with the
-last exchanges, its reply cut at the end of the line. The check, the evidence and the
-answer prompt then see only that question: no earlier answer stands in front of the
-model, so nothing invites it to say that answer again. A question that does not lean
+last exchanges, its reply cut at the end of the line. The search, the check, the
+evidence and the answer prompt then see only that question (a rewrite that ``named``
+nothing is searched with the question before it): no earlier answer stands in front of
+the model, so nothing invites it to say that answer again. A question that does not lean
 on the conversation (no pronoun or demonstrative, no "And ...?", a name or number the
 conversation has not mentioned) is used exactly as written, with no model call.
 
@@ -17,6 +18,7 @@ the model does it better and the prompt is short.
 from __future__ import annotations
 
 import re
+from itertools import pairwise
 
 from assistant.support import key_facts
 from assistant.types import Turn
@@ -62,10 +64,16 @@ def leans_on_history(question: str, history: list[Turn]) -> bool:
             return True
     if " ".join(said).startswith(_OPENERS):
         return True
-    # The first word is capitalised because it starts the sentence, not as a name.
-    named = key_facts(question.split(maxsplit=1)[1] if " " in question.strip() else "")
     earlier = set(words(" ".join(t.content for t in history)))
-    return not (named - earlier)
+    return not (named(question) - earlier)
+
+
+def named(question: str) -> set[str]:
+    """The names and numbers a question brings (its first word is capitalised because it
+    starts the sentence, not as a name). A rewrite that names nothing ("How many people
+    were injured by the earthquake?") has not made its follow-up standalone: the chain
+    still searches it together with the question it follows."""
+    return key_facts(question.split(maxsplit=1)[1] if " " in question.strip() else "")
 
 
 def conversation(history: list[Turn]) -> str:
@@ -147,7 +155,7 @@ def _numbers(text: str) -> set[tuple[str, str]]:
     """Each number with the word after it: "215 pounds" again is the same fact, a 17 in
     "August 17" is not the 17 of "17-year-old"."""
     said = words(MARKER.sub(" ", text))
-    return {(w, nxt) for w, nxt in zip(said, [*said[1:], ""], strict=True) if w.isdigit()}
+    return {(w, nxt) for w, nxt in pairwise([*said, ""]) if w.isdigit()}
 
 
 def _told(text: str) -> set[str]:

@@ -37,18 +37,21 @@ def _isolated_settings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Itera
 
 
 class CountingEmbeddings(Embeddings):
-    """The real model, counting how many texts it was asked to embed."""
+    """The real model, counting how many texts it was asked to embed and keeping the
+    queries it embedded (what the retriever and the evidence selection searched)."""
 
     def __init__(self, inner: Embeddings) -> None:
         self.inner = inner
         self.name = getattr(inner, "name", "inner")
         self.texts = 0
+        self.queries: list[str] = []
 
     def embed_documents(self, texts: list[str]) -> list[list[float]]:
         self.texts += len(texts)
         return self.inner.embed_documents(texts)
 
     def embed_query(self, text: str) -> list[float]:
+        self.queries.append(text)
         return self.inner.embed_query(text)
 
 

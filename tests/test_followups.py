@@ -9,7 +9,7 @@ import pytest
 from assistant import Question, Turn, build_chain
 from assistant.errors import AssistantError, QuestionTooLong
 from assistant.fake import RecordingChatModel
-from assistant.followup import clean_rewrite, leans_on_history, restates
+from assistant.followup import clean_rewrite, leans_on_history, named, restates
 from index.collection import NewsCollection
 from settings import Settings
 from tests.conftest import SAMPLES, CountingEmbeddings
@@ -66,6 +66,7 @@ def test_an_answer_that_restates_the_last_turn_is_caught() -> None:
     assert not restates("It was almost 18 feet long [1].", history, asked)
     assert not restates("It was 18 feet long and weighed 215 pounds [1].", history, asked)
     assert not restates("It weighed 215 pounds [1].", [], asked)
+    assert not restates("", history, asked) and not restates("[1]", history, asked)
     sentence = [
         Turn(role="user", content="How long was the sentence for Jerry Harris?"),
         Turn(role="assistant", content="He was sentenced to 12 years in federal prison [1]."),
@@ -109,6 +110,19 @@ def test_an_answer_repeating_the_previous_one_is_refused(
     assert answer.refused and answer.standalone_question == STANDALONE
 
 
+def test_an_empty_answer_to_a_follow_up_is_refused(
+    indexed: NewsCollection, settings: Settings, embeddings: CountingEmbeddings
+) -> None:
+    # The 0.5B model sometimes writes nothing, or a marker alone.
+    for reply in ("", " [1]"):
+        llm = RecordingChatModel(replies=[STANDALONE, reply])
+        chain = build_chain(settings, llm=llm, embeddings=embeddings)
+        answer = chain.invoke(
+            Question(question="And how many of them were police?", history=EARLIER)
+        )
+        assert answer.refused and answer.standalone_question == STANDALONE
+
+
 def test_a_question_that_stands_alone_is_asked_as_written(
     indexed: NewsCollection, settings: Settings, embeddings: CountingEmbeddings
 ) -> None:
@@ -121,6 +135,37 @@ def test_a_question_that_stands_alone_is_asked_as_written(
     assert len(llm.prompts) == 2 and llm.prompts[0] == llm.prompts[1]
     assert llm.checks[0] == llm.checks[1]
     assert in_chat.answer == alone.answer and in_chat.standalone_question is None
+
+
+def test_a_rewritten_follow_up_is_searched_as_the_standalone_question_alone(
+    indexed: NewsCollection, settings: Settings, embeddings: CountingEmbeddings
+) -> None:
+    # The earlier question's words would pull in the passages of the earlier answer
+    # ("13 officers died"): once rewritten, the follow-up is searched and given evidence
+    # exactly as the standalone question asked without a conversation.
+    llm = RecordingChatModel(replies=[STANDALONE, "Eight [1].", "Eight [1]."])
+    chain = build_chain(settings, llm=llm, embeddings=embeddings)
+    followup = chain.invoke(Question(question="And how many of them were police?", history=EARLIER))
+    assert set(embeddings.queries) == {STANDALONE}
+    alone = chain.invoke(STANDALONE)
+    assert followup.standalone_question == STANDALONE and alone.standalone_question is None
+    assert followup.retrieved == alone.retrieved
+    assert llm.checks[0] == llm.checks[1] and llm.prompts[1] == llm.prompts[2]
+
+
+def test_a_rewrite_that_names_nothing_is_searched_with_the_question_before_it(
+    indexed: NewsCollection, settings: Settings, embeddings: CountingEmbeddings
+) -> None:
+    assert named(STANDALONE) == {"coatepec", "harinas"}
+    assert named("How many people were injured by the earthquake?") == set()
+    vague = "How many of the officers were police?"
+    llm = RecordingChatModel(replies=[vague, "Eight [1]."])
+    chain = build_chain(settings, llm=llm, embeddings=embeddings)
+    answer = chain.invoke(Question(question="And how many of them were police?", history=EARLIER))
+    # Searched with the question before it, which names the ambush; asked as rewritten.
+    assert set(embeddings.queries) == {f"{EARLIER[0].content} {vague}"}
+    assert answer.standalone_question == vague and answer.retrieved[0] == AMBUSH
+    assert f"Question: {vague}" in str(llm.prompts[1][-1].content)
 
 
 def test_a_rewrite_that_fails_keeps_the_follow_up_searched_with_its_context(
