@@ -1,4 +1,5 @@
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -135,7 +136,7 @@ def test_set_loading_keeps_unknown_fields_and_names_bad_lines(tmp_path: Path) ->
 
 def test_refusal_sweep_spans_a_small_models_confidences() -> None:
     # A 0.5B model's P(yes) stays under 0.45: the sweep must reach down to it.
-    results = [
+    results: list[dict[str, Any]] = [
         {"confidence": 0.22, "answerable": False},
         {"confidence": 0.31, "answerable": True},
         {"confidence": 0.33, "answerable": False},
