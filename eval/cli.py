@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from assistant.builder import build_chain
+from assistant.models import refusal_threshold
 from eval.judge import ACCEPT, judge_results
 from eval.report import compare, write_reports
 from eval.runner import load_results, run_items, write_results
@@ -117,8 +118,10 @@ def _run(args: argparse.Namespace) -> int:
 
 
 def _shown(settings: Settings) -> dict[str, Any]:
-    """The settings for the report, without secrets: the database only by its place."""
+    """The settings for the report, without secrets: the database only by its place; the
+    refusal threshold the run used, also where it is the model's own."""
     shown = settings.model_dump(mode="json", exclude={"openai_api_key", "database_url"})
+    shown["refusal_threshold"] = refusal_threshold(settings)
     if settings.database_url:
         from index.pg_catalog import server_location
 

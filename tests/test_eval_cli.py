@@ -85,7 +85,9 @@ def test_open_run_resumes_and_compare_shows_flips(tmp_path: Path) -> None:
     )
     rescored = _eval("rescore", str(SEED), str(a))
     assert rescored.returncode == 0 and "rescored 5 results" in rescored.stdout
-    assert json.loads((a / "summary.json").read_text())["metrics"]["questions"] == 5
+    summary = json.loads((a / "summary.json").read_text())
+    assert summary["metrics"]["questions"] == 5
+    assert summary["settings"]["refusal_threshold"] == 0.8  # the one used, not "unset"
     compared = _eval("compare", str(a), str(b))
     assert compared.returncode == 0 and "accuracy" in compared.stdout
     assert "questions flipped" in compared.stdout
