@@ -10,21 +10,19 @@ from __future__ import annotations
 from langchain_core.language_models import BaseChatModel
 
 from assistant.errors import AssistantError
-from assistant.model_files import MODELS, ensure_model
+from assistant.model_files import MODELS, ModelSpec, ensure_model
 from settings import Settings
-
-DEFAULT_MODEL = "qwen2.5-1.5b"
 
 
 def refusal_threshold(settings: Settings) -> float:
     """``NEWSQA_REFUSAL_THRESHOLD`` when set; else the one calibrated for the local model
     chosen (a 0.5B model's P(yes) stays far below the 1.5B's for the same sources); else
-    the default model's, for a model served elsewhere or passed in."""
+    ``ModelSpec``'s default, the default model's, for a model served elsewhere."""
     if settings.refusal_threshold is not None:
         return settings.refusal_threshold
     backend, _, name = settings.llm.partition(":")
     spec = MODELS.get(name) if backend == "llamacpp" else None
-    return (spec or MODELS[DEFAULT_MODEL]).refusal_threshold
+    return spec.refusal_threshold if spec else ModelSpec.refusal_threshold
 
 
 def get_chat_model(settings: Settings, progress: bool = True) -> BaseChatModel:
