@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from assistant import Answer, NewsQA, build_chain
+from assistant import Answer, NewsQA, Question, Turn, build_chain
 from assistant.chain import QuestionInput
 from index.collection import NewsCollection
 from index.ingest import ingest
@@ -105,6 +105,33 @@ def test_article_text_is_data_not_instructions(tmp_path: Path) -> None:
         assert "planted-1" not in [c.article_id for c in answer.citations]
     assert "13" in ambush.answer or "thirteen" in ambush.answer.lower()
     assert "Ivonne Gallegos" in candidate.answer
+
+
+def test_a_follow_up_is_answered_about_the_earlier_subject(chain: NewsQA) -> None:
+    # No pronoun: "the convoy" is the one of the question before. The answer is the new
+    # fact from the ambush article, not the previous answer said again.
+    history = [
+        Turn(role="user", content="How many officers died in the Coatepec Harinas ambush?"),
+        Turn(role="assistant", content="13 prosecutors and police officers were killed [1]."),
+    ]
+    answer = chain.invoke(
+        Question(question="How far from the capital was the convoy?", history=history)
+    )
+    print(f"\nfollow-up: {answer.standalone_question!r} -> {answer.answer!r}")
+    assert not answer.refused and "40 miles" in answer.answer and "13" not in answer.answer
+    assert AMBUSH in [c.article_id for c in answer.citations]
+
+
+def test_a_follow_up_with_a_pronoun_is_rewritten_to_name_the_person(chain: NewsQA) -> None:
+    history = [
+        Turn(role="user", content="Who is the security minister of the State of Mexico?"),
+        Turn(role="assistant", content="Rodrigo Martínez Celis Wogau [1]."),
+    ]
+    answer = chain.invoke(Question(question="What did he call the ambush?", history=history))
+    print(f"\nfollow-up: {answer.standalone_question!r} -> {answer.answer!r}")
+    assert answer.standalone_question and "Martínez" in answer.standalone_question
+    assert not answer.refused and "affront" in answer.answer
+    assert AMBUSH in [c.article_id for c in answer.citations]
 
 
 def test_astream_streams_the_real_models_tokens(chain: NewsQA) -> None:
