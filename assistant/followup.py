@@ -22,7 +22,7 @@ from itertools import pairwise
 
 from assistant.support import key_facts
 from assistant.types import Turn
-from assistant.words import MARKER, STOPWORDS, content_words, words
+from assistant.words import ARTICLES, MARKER, STOPWORDS, content_words, words
 
 # Words that point back into the conversation. "This" and "that" before a time word
 # ("this week") are dates, not references.
@@ -38,6 +38,11 @@ _NAME = re.compile(r"\b[A-Z][\w'.-]*(?:\s+[A-Z][\w'.-]*)+")
 _PERSON = re.compile(r"\b(?:he|she|him|his|her|hers)\b", re.IGNORECASE)
 _POSSESSIVE = frozenset({"his", "hers"})
 _OPENERS = ("and ", "but ", "so ", "also ", "what about", "how about", "what else", "why")
+# What a rewrite may add, drop or change around the words the user asked with.
+_GRAMMAR = ARTICLES | frozenset(
+    "is are was were be been being do does did has have had will would can could "
+    "what which who whom whose when where why how and but so also".split()
+)
 # Turns of the conversation shown to the rewrite: the last two exchanges cover a follow-up
 # to the question before last; each turn is cut to keep the prompt short.
 _TURNS = 4
@@ -98,12 +103,20 @@ def clean_rewrite(reply: str, question: str, history: list[Turn]) -> str:
     for turn in history:
         if turn.role == "user" and said <= content_words(turn.content):
             return question
-    if content_words(question) - _REFERRING - said:
+    if _asked(question) - set(words(text)):
         # The rewrite lost words of the question ("How old was she when she died?" ->
-        # "When did Nichelle Nichols die?"): it asks something else. The person it named
-        # is still the referent: put the name in place of the question's he or she.
+        # "When did Nichelle Nichols die?", "When did he take off?" -> "When did Mack
+        # Rutherford become the youngest ...?"): it asks something else. The person it
+        # named is still the referent: put the name in place of the question's he or she.
         return _with_person(question, text) or text
     return text
+
+
+def _asked(question: str) -> set[str]:
+    """The words a rewrite must keep: all but the references and the grammar a
+    rewrite may change ("did he take off" -> "did Mack Rutherford take off"). Not the
+    search's stop-words: "take", "off", "before" and "fire" are among those."""
+    return {w for w in words(question) if len(w) > 1 or w.isdigit()} - _REFERRING - _GRAMMAR
 
 
 def _with_person(question: str, rewrite: str) -> str | None:

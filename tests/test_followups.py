@@ -203,6 +203,17 @@ def test_a_rewrite_that_lost_the_question_keeps_it_with_the_person_named() -> No
     assert clean_rewrite("What did Nichelle Nichols's son say?", "What did her agent say?", []) == (
         "What did Nichelle Nichols's agent say?"
     )
+    # Words the search leaves out as stop-words still make the question: "take over"
+    # is not "become prime minister".
+    minister = [Turn(role="user", content="Who is the new prime minister of Ruritania?")]
+    assert clean_rewrite(
+        "When did Jane Doe become prime minister of Ruritania?",
+        "When did she take over?",
+        minister,
+    ) == ("When did Jane Doe take over?")
+    assert clean_rewrite(
+        "How much will Jane Doe earn?", "So how much will she earn?", minister
+    ) == ("How much will Jane Doe earn?")
     # A rewrite that keeps the question's words is used as it is.
     assert clean_rewrite("How old was Nichelle Nichols when she died?", asked, history) == (
         "How old was Nichelle Nichols when she died?"
