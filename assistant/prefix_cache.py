@@ -2,7 +2,7 @@
 
 llama-cpp-python reuses the model's attention cache (KV) only for the part a prompt
 shares with the prompt just before it. The chain's prompts take turns: a follow-up's
-rewrite (a fixed instruction and example, ~100 tokens, then the conversation), the
+rewrite (a fixed instruction and examples, 134 tokens, then the conversation), the
 refusal check and the answer (which share their sources and question). So the rewrite's
 fixed beginning was computed again for every follow-up: ~2 s of a 2-core CPU.
 
