@@ -116,7 +116,7 @@ def _asked(question: str) -> set[str]:
     """The words a rewrite must keep: all but the references and the grammar a
     rewrite may change ("did he take off" -> "did Mack Rutherford take off"). Not the
     search's stop-words: "take", "off", "before" and "fire" are among those."""
-    return {w for w in words(question) if len(w) > 1 or w.isdigit()} - _REFERRING - _GRAMMAR
+    return _told(question, _REFERRING | _GRAMMAR)
 
 
 def _with_person(question: str, rewrite: str) -> str | None:
@@ -171,6 +171,6 @@ def _numbers(text: str) -> set[tuple[str, str]]:
     return {(w, nxt) for w, nxt in pairwise([*said, ""]) if w.isdigit()}
 
 
-def _told(text: str) -> set[str]:
+def _told(text: str, stopwords: frozenset[str] = STOPWORDS) -> set[str]:
     """The content words of a text, one-digit numbers included ("8 years")."""
-    return content_words(text) | {w for w in words(text) if w.isdigit()}
+    return content_words(text, stopwords) | {w for w in words(text) if w.isdigit()}

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from assistant import Answer, NewsQA, Question, Turn, build_chain
-from assistant.chain import QuestionInput
+from assistant.chain import QuestionInput, to_question
 from index.collection import NewsCollection
 from index.ingest import ingest
 from settings import get_settings
@@ -31,11 +31,14 @@ def chain(tmp_path_factory: pytest.TempPathFactory) -> Iterator[NewsQA]:
     collection.close()
 
 
-def _ask(chain: NewsQA, question: str) -> Answer:
+def _ask(chain: NewsQA, question: QuestionInput) -> Answer:
     answer = chain.invoke(question)
     t = answer.timings
+    asked = to_question(question).question
+    if answer.standalone_question:
+        asked += f" (asked as: {answer.standalone_question})"
     print(
-        f"\nQ: {question}\nA: {answer.answer}\n   refused={answer.refused} "
+        f"\nQ: {asked}\nA: {answer.answer}\n   refused={answer.refused} "
         f"cited={[c.article_id for c in answer.citations]} total={t.total_s:.1f}s "
         f"ttft={t.ttft_s or 0:.1f}s prompt_tokens={t.prompt_tokens}"
     )
@@ -114,10 +117,9 @@ def test_a_follow_up_is_answered_about_the_earlier_subject(chain: NewsQA) -> Non
         Turn(role="user", content="How many officers died in the Coatepec Harinas ambush?"),
         Turn(role="assistant", content="13 prosecutors and police officers were killed [1]."),
     ]
-    answer = chain.invoke(
-        Question(question="How far from the capital was the convoy?", history=history)
+    answer = _ask(
+        chain, Question(question="How far from the capital was the convoy?", history=history)
     )
-    print(f"\nfollow-up: {answer.standalone_question!r} -> {answer.answer!r}")
     assert not answer.refused and "40 miles" in answer.answer and "13" not in answer.answer
     assert AMBUSH in [c.article_id for c in answer.citations]
 
@@ -127,8 +129,7 @@ def test_a_follow_up_with_a_pronoun_is_rewritten_to_name_the_person(chain: NewsQ
         Turn(role="user", content="Who is the security minister of the State of Mexico?"),
         Turn(role="assistant", content="Rodrigo Martínez Celis Wogau [1]."),
     ]
-    answer = chain.invoke(Question(question="What did he call the ambush?", history=history))
-    print(f"\nfollow-up: {answer.standalone_question!r} -> {answer.answer!r}")
+    answer = _ask(chain, Question(question="What did he call the ambush?", history=history))
     assert answer.standalone_question and "Martínez" in answer.standalone_question
     assert not answer.refused and "affront" in answer.answer
     assert AMBUSH in [c.article_id for c in answer.citations]
