@@ -32,6 +32,7 @@ def serve(settings: Settings) -> None:
     # Imported after the check: Gradio and the model stack take 10-15 s to import on 2
     # cores, and a refused login should be said at once.
     from assistant import build_chain
+    from assistant.guard import host_warning
     from index import NewsCollection, ingest
     from index.watch import background_watch
     from ui.page import launch, web_app
@@ -47,6 +48,9 @@ def serve(settings: Settings) -> None:
         print(f"Indexed {report.added} sample articles", file=sys.stderr)
     # NEWSQA_WATCH_EVERY: the collection's feeds are polled in the background while
     # the server runs; what a poll adds is answerable at once.
+    warning = host_warning(settings)
+    if warning:
+        print(f"warning: {warning}", file=sys.stderr)
     watcher = background_watch(collection)
     try:
         # The OpenAI-compatible API (/v1) and MCP (/mcp) share the chat's server, login

@@ -88,6 +88,11 @@ class Settings(BaseSettings):
     ui_password: SecretStr = SecretStr("")
     allow_anonymous: bool = False
     upload_max_bytes: int = 20_000_000  # per uploaded file in the Articles tab
+    # Host names (comma- or space-separated; "*.example.org" for a domain's hosts) the
+    # server answers to besides loopback's: a request with any other Host header is
+    # refused (400), so a web page cannot reach the server by DNS rebinding
+    # (assistant/guard.py).
+    allowed_hosts: str = ""
     # The OpenAI-compatible API and MCP over HTTP (assistant/api_access.py): when set,
     # requests must send it as "Authorization: Bearer KEY"; else the UI login, if any.
     api_key: SecretStr = SecretStr("")

@@ -30,6 +30,7 @@ from assistant.dates import DateWindow, question_window
 from assistant.errors import (
     AssistantError,
     EmptyIndex,
+    InvalidQuestion,
     QuestionTooLong,
     ServerUnreachable,
     is_connection_error,
@@ -50,6 +51,14 @@ from settings import Settings
 QuestionInput = Question | str | dict[str, Any]
 # A standalone question is one line; the cap only guards against a runaway reply.
 STANDALONE_TOKENS = 48
+# An earlier answer in the history may be this many times a question's length (a
+# client may send the draft and the checked answer as one turn).
+ANSWER_TURN_FACTOR = 4
+# The days an as_of may be: date arithmetic around them ("last year", a week of
+# reporting lag, dateparser's relative dates) stays inside the calendar.
+AS_OF_RANGE = (date(1000, 1, 1), date(9000, 12, 31))
+# The turns of a conversation a question is read with (ten exchanges).
+HISTORY_TURNS = 20
 RetrieverFactory = Callable[[str], HybridRetriever]
 CollectionFactory = Callable[[str], NewsCollection]
 
@@ -79,6 +88,14 @@ def in_window(docs: list[Document], window: DateWindow) -> list[Document]:
         for d in docs
         if d.metadata.get("published_day") is None or low <= d.metadata["published_day"] <= high
     ]
+
+
+def recent(question: Question) -> Question:
+    """The question with only the last ``HISTORY_TURNS`` turns of its conversation:
+    what a follow-up can lean on, however long a conversation a client sends."""
+    if len(question.history) <= HISTORY_TURNS:
+        return question
+    return question.model_copy(update={"history": question.history[-HISTORY_TURNS:]})
 
 
 def retrieval_query(question: Question) -> str:
@@ -280,6 +297,7 @@ class NewsQA(Runnable[QuestionInput, AnswerPart]):
         answer the question; ``messages`` is None when the chain refuses here."""
         started = time.perf_counter()
         self.validate(question)  # before the rewrite, which is a model call
+        question = recent(question)
         standalone, standalone_s = self._standalone(question, config)
         searched = question
         if standalone is not None:
@@ -363,6 +381,7 @@ class NewsQA(Runnable[QuestionInput, AnswerPart]):
         """The chunks the chain would answer from, best article first (no model call)."""
         question = to_question(input)
         self.validate(question)
+        question = recent(question)
         name = question.collection or self.settings.collection
         retriever = self.retriever_for(name)
         self.require_articles(name)
@@ -391,15 +410,33 @@ class NewsQA(Runnable[QuestionInput, AnswerPart]):
             )
 
     def validate(self, question: Question) -> None:
-        """Raises for a question the chain will not take: empty, or over
-        ``NEWSQA_MAX_QUESTION_CHARS`` (``QuestionTooLong``)."""
+        """Raises for a question the chain will not take: empty, over
+        ``NEWSQA_MAX_QUESTION_CHARS`` (``QuestionTooLong``; an earlier user turn too, and
+        an earlier answer over ``ANSWER_TURN_FACTOR`` times that), text that is not
+        valid Unicode (a lone surrogate), or an ``as_of`` outside ``AS_OF_RANGE``."""
         text = question.question.strip()
         if not text:
-            raise AssistantError("the question is empty")
-        if len(text) > self.settings.max_question_chars:
+            raise InvalidQuestion("the question is empty")
+        limit = self.settings.max_question_chars
+        if len(text) > limit:
             raise QuestionTooLong(
-                f"the question has {len(text):,} characters; the limit is "
-                f"{self.settings.max_question_chars:,}"
+                f"the question has {len(text):,} characters; the limit is {limit:,}"
+            )
+        _check_text(question.question, "the question", "question")
+        for n, turn in enumerate(question.history):
+            where, field = f"history turn {n + 1} ({turn.role})", f"history[{n}]"
+            most = limit if turn.role == "user" else limit * ANSWER_TURN_FACTOR
+            if len(turn.content) > most:
+                raise QuestionTooLong(
+                    f"{where} has {len(turn.content):,} characters; the limit is {most:,}", field
+                )
+            _check_text(turn.content, where, field)
+        low, high = AS_OF_RANGE
+        if question.as_of is not None and not low <= question.as_of <= high:
+            raise InvalidQuestion(
+                f"as_of {question.as_of.isoformat()} is out of range: give a day from "
+                f"{low.isoformat()} to {high.isoformat()}",
+                "as_of",
             )
 
     def date_preference(
@@ -494,6 +531,16 @@ class NewsQA(Runnable[QuestionInput, AnswerPart]):
                     f"cannot reach the model server at {self.settings.openai_base_url}: {error}"
                 ) from None
             raise
+
+
+def _check_text(text: str, where: str, field: str) -> None:
+    """Text every step can read: a lone surrogate (JSON's "\\ud800") is no character."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as error:
+        raise InvalidQuestion(
+            f"{where} is not valid text: a lone surrogate at character {error.start + 1}", field
+        ) from None
 
 
 T = TypeVar("T")

@@ -53,15 +53,19 @@ def question_window(
 ) -> DateWindow | None:
     """The publication window a question's date expression points at, or None."""
     for text, anchor in _search(question, as_of):
-        window = _event_window(text, anchor, as_of)
-        if window is not None:
+        try:
+            window = _event_window(text, anchor, as_of)
+            if window is None:
+                continue
             start, end = window
             if re.search(rf"\b(?:since|after)\s+{re.escape(text.strip())}", question, re.I):
                 end = as_of
             end = min(end + timedelta(days=lag_days), as_of)
-            if start <= end:
-                current = end == as_of and (as_of - start).days <= CURRENT_DAYS
-                return DateWindow(start, end, text.strip(), current)
+        except OverflowError:  # a date at the calendar's edge ("in 9999"): no window
+            continue
+        if start <= end:
+            current = end == as_of and (as_of - start).days <= CURRENT_DAYS
+            return DateWindow(start, end, text.strip(), current)
     found = _RECENT.search(question)
     if found:
         return DateWindow(as_of - timedelta(days=recent_days), as_of, found.group(0))

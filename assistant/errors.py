@@ -19,7 +19,16 @@ class ServerUnreachable(AssistantError):
     pass
 
 
-class QuestionTooLong(AssistantError):
+class InvalidQuestion(AssistantError):
+    """A question the chain will not take. ``field`` names the part at fault:
+    ``question``, ``as_of``, or ``history[N]`` (N: the turn's index in the history)."""
+
+    def __init__(self, message: str, field: str = "question") -> None:
+        super().__init__(message)
+        self.field = field
+
+
+class QuestionTooLong(InvalidQuestion):
     pass
 
 

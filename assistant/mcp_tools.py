@@ -26,8 +26,10 @@ from mcp.types import CallToolResult, TextContent, ToolAnnotations
 from pydantic import BaseModel
 
 from assistant.chain import NewsQA
+from assistant.public_ids import shown_answer, shown_id, stored_id
 from assistant.slot import GenerationSlot
 from assistant.types import Answer, Filters, Question
+from index.catalog import StoredArticle
 from index.errors import NewsqaError
 
 ARTICLE_URI = "newsqa://articles/{collection}/{article_id}"
@@ -131,6 +133,7 @@ class _Tools:
                 answer = await self.chain.ainvoke(asked)
         except NewsqaError as error:
             raise ToolError(str(error)) from None
+        answer = shown_answer(answer, self.chain.settings.data_dir)
         return CallToolResult(
             content=[TextContent(type="text", text=answer_text(answer))],
             structured_content=answer.to_json(),
@@ -156,18 +159,30 @@ class _Tools:
         except NewsqaError as error:
             raise ToolError(str(error)) from None
         name = asked.collection or self.chain.settings.collection
-        found = hits(name, docs, max(1, min(limit, MAX_ARTICLES)))
+        data_dir = self.chain.settings.data_dir
+        shown = [
+            Document(d.page_content, metadata={**d.metadata, "article_id": shown_id(a, data_dir)})
+            for d in docs
+            if (a := d.metadata["article_id"])
+        ]
+        found = hits(name, shown, max(1, min(limit, MAX_ARTICLES)))
         return SearchResult(collection=name, articles=found)
 
     async def article(self, collection: str, article_id: str) -> str:
         """An indexed article's text (the text citations' start/end offsets point into)."""
         try:
-            stored = await anyio.to_thread.run_sync(self.chain.article, article_id, collection)
+            stored = await anyio.to_thread.run_sync(self._stored_article, article_id, collection)
         except NewsqaError as error:
             raise ResourceError(str(error)) from None
         if stored is None:
             raise ResourceError(f"no article {article_id!r} in collection {collection!r}")
         return stored.text
+
+    def _stored_article(self, article_id: str, collection: str) -> StoredArticle | None:
+        """The article a shown id (``public_ids.py``) or a stored one names."""
+        catalog = self.chain.retriever(collection).catalog
+        found = stored_id(article_id, catalog, self.chain.settings.data_dir)
+        return None if found is None else catalog.get_article(found)
 
     def _question(
         self, text: str, collection: str | None, as_of: date | None, filters: Filters

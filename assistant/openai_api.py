@@ -33,6 +33,7 @@ from assistant.chain import NewsQA
 from assistant.errors import (
     AssistantError,
     EmptyIndex,
+    InvalidQuestion,
     ModelMissing,
     QuestionTooLong,
     ServerUnreachable,
@@ -50,6 +51,7 @@ from assistant.openai_types import (
     to_question,
     usage,
 )
+from assistant.public_ids import shown_answer
 from assistant.slot import RETRY_AFTER_S, GenerationSlot, ModelLoading
 from assistant.types import Answer, Question
 from assistant.words import MARKER_GROUP, words
@@ -116,7 +118,7 @@ class _Routes:
             asked = parse_request(await _json_body(request))
             name = self._collection_name(asked)
             question = to_question(asked, name)
-            self._check_question(question, len(asked.messages) - 1)
+            self._check_question(question, asked)
             await anyio.to_thread.run_sync(self._open, name)
             self.slot.admit()
             if asked.stream:
@@ -127,6 +129,7 @@ class _Routes:
                 )
             async with self.slot.hold():
                 result = await self.chain.ainvoke(question)
+            result = shown_answer(result, self.settings.data_dir)
             return JSONResponse(completion(result, asked.model, name))
 
         return await self._guarded(request, answer)
@@ -180,16 +183,16 @@ class _Routes:
         self.chain.collection(name)
         self.chain.require_articles(name)
 
-    def _check_question(self, question: Question, last: int) -> None:
+    def _check_question(self, question: Question, asked: ChatRequest) -> None:
         # Checked here, not only in the chain: a stream must fail before it starts.
-        param = f"messages[{last}].content"
         try:
             self.chain.validate(question)
-        except QuestionTooLong as error:
-            raise APIError(
-                400, f"{param}: {error}", param=param, code="question_too_long"
-            ) from None
+        except InvalidQuestion as error:
+            param = _param(error.field, asked)
+            code = "question_too_long" if isinstance(error, QuestionTooLong) else None
+            raise APIError(400, f"{param}: {error}", param=param, code=code) from None
         except AssistantError as error:
+            param = f"messages[{len(asked.messages) - 1}].content"
             raise APIError(400, f"{param}: {error}", param=param) from None
 
     async def _stream(
@@ -208,7 +211,7 @@ class _Routes:
             async with self.slot.hold(), aclosing(_parts(self.chain, question)) as parts:
                 async for part in parts:
                     if isinstance(part, Answer):
-                        answer = part
+                        answer = shown_answer(part, self.settings.data_dir)
                     elif part:
                         draft += part
                         yield event({"content": part})
@@ -234,6 +237,19 @@ class _Routes:
         yield "data: [DONE]\n\n"
 
 
+def _param(field: str, asked: ChatRequest) -> str:
+    """Where in the request a question's ``field`` came from: the last message, the
+    message of a history turn, or ``newsqa.as_of``."""
+    if field == "as_of":
+        return "newsqa.as_of"
+    turns = [i for i, m in enumerate(asked.messages) if m.role in ("user", "assistant")]
+    if field.startswith("history[") and field.endswith("]") and field[8:-1].isdigit():
+        n = int(field[8:-1])
+        if n < len(turns):
+            return f"messages[{turns[n]}].content"
+    return f"messages[{len(asked.messages) - 1}].content"
+
+
 def same_words(draft: str, checked: str) -> bool:
     """The same words, citation markers aside: a checked answer that only moved or
     renumbered markers is not worth a second copy in a chat window."""
@@ -247,6 +263,15 @@ def _parts(chain: NewsQA, question: Question) -> AsyncGenerator[str | Answer, No
 
 
 async def _json_body(request: Request) -> dict[str, Any]:
+    # Only JSON: a cross-site HTML form can send text/plain without the browser asking
+    # first, and must not start a generation.
+    media_type = request.headers.get("content-type", "").partition(";")[0].strip().lower()
+    if media_type != "application/json":
+        raise APIError(
+            415,
+            f"the request body must be sent as application/json, not {media_type or 'untyped'}",
+            code="unsupported_media_type",
+        )
     declared = request.headers.get("content-length", "")
     if declared.isdigit() and int(declared) > MAX_BODY_BYTES:
         raise _too_large()
@@ -259,6 +284,8 @@ async def _json_body(request: Request) -> dict[str, Any]:
         data = json.loads(body)
     except ValueError as error:
         raise APIError(400, f"the request body is not valid JSON: {error}") from None
+    except RecursionError:
+        raise APIError(400, "the request body is JSON nested too deeply") from None
     if not isinstance(data, dict):
         raise APIError(400, "the request body must be a JSON object")
     return data

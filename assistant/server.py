@@ -26,6 +26,7 @@ from assistant.api_access import is_authorized
 from assistant.builder import build_chain
 from assistant.chain import NewsQA
 from assistant.errors import AssistantError
+from assistant.guard import Guard, host_warning, mcp_security
 from assistant.mcp_tools import build_mcp
 from assistant.openai_api import openai_router
 from assistant.slot import GenerationSlot, generations
@@ -35,6 +36,7 @@ from ui.access import is_loopback, login
 
 MCP_PATH = "/mcp"
 HEALTH_PATH = "/healthz"
+OPENAPI_PATH = "/openapi.json"
 
 
 def api_app(chain: NewsQA, slot: GenerationSlot | None = None) -> FastAPI:
@@ -43,20 +45,44 @@ def api_app(chain: NewsQA, slot: GenerationSlot | None = None) -> FastAPI:
     they share with others (the browser chat's); by default one of their own."""
     slot = slot or GenerationSlot(chain, generations(chain.settings))
     mcp = build_mcp(chain, slot)
-    # Made for its session manager; DNS-rebinding protection follows the host.
-    mcp.streamable_http_app(streamable_http_path=MCP_PATH, host=chain.settings.host)
+    # Made for its session manager; the Host check is the Guard's, for every route.
+    mcp.streamable_http_app(
+        streamable_http_path=MCP_PATH, host=chain.settings.host, transport_security=mcp_security()
+    )
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         async with mcp.session_manager.run():
             yield
 
-    app = FastAPI(title="newsqa", lifespan=lifespan, docs_url=None, redoc_url=None)
+    app = FastAPI(
+        title="newsqa", lifespan=lifespan, docs_url=None, redoc_url=None, openapi_url=None
+    )
+    app.add_middleware(Guard, settings=chain.settings)
     app.include_router(openai_router(chain, slot))
-    app.add_api_route(HEALTH_PATH, _health(chain), methods=["GET"], include_in_schema=False)
+    for path, route in (
+        (OPENAPI_PATH, _openapi(app, chain.settings)),
+        (HEALTH_PATH, _health(chain)),
+    ):
+        app.add_api_route(path, route, methods=["GET"], include_in_schema=False)
     mcp_endpoint = _Authorized(StreamableHTTPASGIApp(mcp.session_manager), chain.settings)
     app.router.routes.append(Route(MCP_PATH, endpoint=mcp_endpoint))
     return app
+
+
+def _openapi(app: FastAPI, settings: Settings) -> Callable[[Request], JSONResponse]:
+    """The API's description, behind the same key or login as the API itself."""
+
+    def openapi(request: Request) -> JSONResponse:
+        if not is_authorized(request.headers, settings):
+            return JSONResponse(
+                {"error": {"message": "invalid API key", "type": "authentication_error"}},
+                status_code=401,
+                headers={"WWW-Authenticate": "Bearer"},
+            )
+        return JSONResponse(app.openapi())
+
+    return openapi
 
 
 def _health(chain: NewsQA) -> Callable[[Request], JSONResponse]:
@@ -122,6 +148,9 @@ def serve(settings: Settings) -> None:
     check_access(settings)
     chain = build_chain(settings)
     _say_if_unusable(chain)
+    warning = host_warning(settings)
+    if warning:
+        print(f"warning: {warning}", file=sys.stderr)
     url = f"http://{settings.host}:{settings.port}"
     print(f"newsqa API on {url}/v1 (OpenAI-compatible) and {url}{MCP_PATH} (MCP)", file=sys.stderr)
     run(api_app(chain), settings)

@@ -74,6 +74,30 @@ def backoff_seconds(failures: int, base: float, cap: float) -> float:
     return float(min(cap, base * 2 ** min(failures - 1, 30)))
 
 
+# IPv6 prefixes that carry an IPv4 address in their last 32 bits: NAT64 (RFC 6052, RFC
+# 8215) and the deprecated IPv4-compatible form (::a.b.c.d).
+_NAT64 = (ipaddress.ip_network("64:ff9b::/96"), ipaddress.ip_network("64:ff9b:1::/48"))
+_IPV4_COMPATIBLE = ipaddress.ip_network("::/96")
+
+
+def is_public(address: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
+    """A global address, and so is every IPv4 address it carries: ``::ffff:127.0.0.1``,
+    ``::7f00:1``, ``64:ff9b::7f00:1``, ``2002:7f00:1::`` (6to4) and Teredo's client all
+    reach 127.0.0.1 or a private network through a translator or tunnel."""
+    if not address.is_global:
+        return False
+    if isinstance(address, ipaddress.IPv4Address):
+        return True
+    if address in _IPV4_COMPATIBLE:
+        return False  # deprecated since 2006: nothing public is reached this way
+    carried = [address.ipv4_mapped, address.sixtofour]
+    if address.teredo:
+        carried.append(address.teredo[1])
+    if any(address in network for network in _NAT64):
+        carried.append(ipaddress.IPv4Address(int(address) & 0xFFFFFFFF))
+    return all(v4.is_global for v4 in carried if v4 is not None)
+
+
 def check_url(url: str, *, allow_private: bool = False) -> None:
     """Refuse what is not http(s) or, unless allowed, resolves to a non-public address."""
     parts = urlsplit(url)
@@ -90,8 +114,7 @@ def check_url(url: str, *, allow_private: bool = False) -> None:
         raise FetchError(url, f"cannot resolve {parts.hostname}: {error}") from None
     for info in infos:
         address = ipaddress.ip_address(info[4][0])
-        mapped = getattr(address, "ipv4_mapped", None)
-        if not (mapped or address).is_global:
+        if not is_public(address):
             raise FetchError(
                 url,
                 f"{parts.hostname} is on a loopback or private network ({address}); "

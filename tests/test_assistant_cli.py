@@ -121,3 +121,15 @@ def test_missing_model_package_is_named(tmp_path: Path) -> None:
 def test_too_long_question() -> None:
     done = _run("ask", "why " * 300)
     assert done.returncode == 2 and "the limit is 1,000" in done.stderr
+
+
+def test_a_bad_date_or_invalid_text_is_one_error_line() -> None:
+    dated = _run("ask", "--as-of", "0001-01-01", "What happened this year?")
+    assert dated.returncode == 2 and "Traceback" not in dated.stderr
+    assert dated.stderr.strip().splitlines() == [
+        "error: as_of 0001-01-01 is out of range: give a day from 1000-01-01 to 9000-12-31"
+    ]
+    # A byte that is no UTF-8 on the command line arrives as a lone surrogate.
+    garbled = _run("ask", os.fsdecode(b"ambush \xff?"), ingest=False)
+    assert garbled.returncode == 2 and "Traceback" not in garbled.stderr
+    assert "error: the question is not valid text: a lone surrogate" in garbled.stderr

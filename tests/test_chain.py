@@ -7,8 +7,9 @@ from pathlib import Path
 import pytest
 
 import assistant
-from assistant import Answer, Filters, Question, build_chain
-from assistant.errors import EmptyIndex, QuestionTooLong, ServerUnreachable
+from assistant import Answer, Filters, Question, Turn, build_chain
+from assistant.chain import HISTORY_TURNS, recent
+from assistant.errors import EmptyIndex, InvalidQuestion, QuestionTooLong, ServerUnreachable
 from assistant.fake import RecordingChatModel, ScriptedChatModel
 from assistant.models import refusal_threshold
 from index.collection import NewsCollection
@@ -259,3 +260,38 @@ def test_refusal_check_of_a_model_behind_a_server(
     assert llm.checks[0][-1][1].endswith(
         "Does any source above state the answer to the question? Reply yes or no."
     )
+
+
+def test_bad_questions_are_refused_naming_what_is_wrong(
+    indexed: NewsCollection, settings: Settings, embeddings: CountingEmbeddings
+) -> None:
+    chain, llm = _chain(settings, embeddings)
+    earlier = [Turn(role="user", content="How many officers died in the ambush?")]
+
+    def refused(question: Question) -> InvalidQuestion:
+        with pytest.raises(InvalidQuestion) as caught:
+            chain.invoke(question)
+        return caught.value
+
+    long_turn = refused(
+        Question(
+            question="And how many were hurt?", history=[Turn(role="user", content="x" * 3_500_000)]
+        )
+    )
+    assert isinstance(long_turn, QuestionTooLong) and long_turn.field == "history[0]"
+    assert "history turn 1 (user) has 3,500,000 characters; the limit is 1,000" in str(long_turn)
+    answer = Turn(role="assistant", content="y" * 4_001)
+    assert (
+        refused(Question(question="And then?", history=[earlier[0], answer])).field == "history[1]"
+    )
+    surrogate = refused(Question(question="ambush \ud800?"))
+    assert surrogate.field == "question" and "lone surrogate at character 8" in str(surrogate)
+    bad_turn = Turn(role="assistant", content="13 \udcff")
+    assert refused(Question(question="And then?", history=[bad_turn])).field == "history[0]"
+    for day in (date(1, 1, 1), date(9999, 12, 31)):
+        dated = refused(Question(question="What happened this year?", as_of=day))
+        assert dated.field == "as_of" and "is out of range" in str(dated)
+    assert llm.prompts == [] and llm.checks == []  # refused before any model call
+    # A long conversation is read by its last turns only; the rest is not searched.
+    many = [Turn(role="user", content=f"Question number {n}?") for n in range(HISTORY_TURNS + 30)]
+    assert recent(Question(question="And then?", history=many)).history == many[-HISTORY_TURNS:]

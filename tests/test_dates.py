@@ -135,3 +135,19 @@ def test_a_current_window_reads_only_its_articles(
     assert not answer.refused and answer.retrieved == ["old"]
     assert "Storm Alma" in answer.answer
     collection.close()
+
+
+@pytest.mark.parametrize(
+    ("question", "as_of"),
+    [
+        ("What happened this year?", date(9000, 12, 31)),
+        ("What happened on December 31, 9999?", AS_OF),
+        ("What happened in 9999?", date(9000, 1, 1)),
+        ("What happened last week?", date(1000, 1, 1)),
+    ],
+)
+def test_dates_at_the_calendars_edge_give_a_window_or_none_never_an_error(
+    question: str, as_of: date
+) -> None:
+    window = question_window(question, as_of)
+    assert window is None or window.start <= window.end <= as_of

@@ -3,12 +3,13 @@ robots.txt, redirects, size cap, timeouts, per-host delay and backoff."""
 
 from __future__ import annotations
 
+import ipaddress
 import time
 from collections.abc import Iterator
 
 import pytest
 
-from index.fetching import Fetcher, FetchError, backoff_seconds
+from index.fetching import Fetcher, FetchError, backoff_seconds, is_public
 from settings import get_settings
 from tests.services import free_port
 from tests.web_server import WebServer
@@ -55,7 +56,31 @@ def test_private_and_loopback_addresses_refused_unless_allowed(
     assert "loopback or private network" in _error(fetcher, web.url("/page"))
     assert "private network" in _error(fetcher, "http://10.1.2.3/feed.xml")
     assert "private network" in _error(fetcher, "http://[::1]:9/feed.xml")
+    # IPv4 addresses carried in IPv6 ones reach the same places.
+    for carried in ("::ffff:127.0.0.1", "::7f00:1", "64:ff9b::7f00:1", "64:ff9b:1::a00:1"):
+        assert "private network" in _error(fetcher, f"http://[{carried}]:9/feed.xml")
+    assert "private network" in _error(fetcher, "http://[2002:7f00:1::]:9/feed.xml")  # 6to4
     assert len(web.requests) == before  # refused before anything was sent
+
+
+@pytest.mark.parametrize(
+    ("address", "public"),
+    [
+        ("8.8.8.8", True),
+        ("2001:4860:4860::8888", True),
+        ("64:ff9b::808:808", True),  # NAT64 of 8.8.8.8
+        ("2002:808:808::1", True),  # 6to4 of 8.8.8.8
+        ("127.0.0.1", False),
+        ("::7f00:1", False),  # IPv4-compatible 127.0.0.1
+        ("::808:808", False),  # IPv4-compatible: deprecated, never public
+        ("64:ff9b::a00:1", False),  # NAT64 of 10.0.0.1
+        ("64:ff9b::7f00:1", False),
+        ("2002:c0a8:101::", False),  # 6to4 of 192.168.1.1
+        ("::ffff:10.0.0.1", False),
+    ],
+)
+def test_an_address_is_public_only_with_every_ipv4_it_carries(address: str, public: bool) -> None:
+    assert is_public(ipaddress.ip_address(address)) is public
 
 
 @pytest.mark.parametrize("url", ["file:///etc/passwd", "ftp://example.org/a", "gopher://x/"])

@@ -4,6 +4,7 @@ subprocess), with the sample articles and the fake model."""
 
 from __future__ import annotations
 
+import hashlib
 import os
 import sys
 import time
@@ -23,8 +24,9 @@ from mcp.shared.exceptions import MCPError
 
 from assistant import NewsQA
 from assistant.fake import RecordingChatModel
+from assistant.public_ids import shown_answer
 from assistant.server import api_app
-from tests.conftest import ROOT
+from tests.conftest import ROOT, SAMPLES
 from tests.served import ingest_samples, sample_chain, sample_settings, serving
 
 AMBUSH = "How many officers died in the Coatepec Harinas ambush?"
@@ -77,7 +79,9 @@ def test_the_tools_and_their_schemas(served: Served) -> None:
 
 
 def test_answer_question_gives_the_answer_and_its_citations(served: Served) -> None:
-    expected = served.chain.invoke(AMBUSH)
+    expected = shown_answer(served.chain.invoke(AMBUSH), served.chain.settings.data_dir)
+    # A file's id tells nothing of the server's folders (assistant/public_ids.py).
+    assert expected.retrieved[0] == f"data-{_digest(SAMPLES)}/000_529f16d631959521.txt"
     (result,) = over_http(served, ("answer_question", {"question": AMBUSH}))
     assert not result.is_error
     data = result.structured_content
@@ -106,7 +110,8 @@ def test_search_articles_is_retrieval_only_and_links_the_text(served: Served) ->
         async with Client(f"{served.url}/mcp") as client:
             return await client.read_resource(hit["resource"])
 
-    article = served.chain.article(hit["article_id"])
+    assert not hit["article_id"].startswith("/") and "/work" not in hit["resource"]
+    article = served.chain.article(str(SAMPLES / hit["article_id"].split("/")[1]))
     assert article is not None
     assert anyio.run(read).contents[0].text == article.text
 
@@ -187,3 +192,7 @@ def test_stdio_server_answers_searches_and_reads(
     assert answer.structured_content["citations"][0]["quote"]
     assert len(found.structured_content["articles"]) == 2
     assert "Coatepec Harinas" in article.contents[0].text
+
+
+def _digest(folder: Path) -> str:
+    return hashlib.sha256(str(folder.resolve()).encode()).hexdigest()[:8]

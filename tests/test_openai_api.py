@@ -24,6 +24,7 @@ from assistant import Answer, Filters, NewsQA, Question, Turn, build_chain
 from assistant.fake import RecordingChatModel
 from assistant.openai_api import same_words
 from assistant.openai_types import ChatRequest, to_question
+from assistant.public_ids import shown_answer, stored_id
 from assistant.server import api_app
 from tests.served import ingest_samples, sample_chain, sample_settings, serving
 
@@ -92,7 +93,7 @@ def test_health_is_ok_when_the_catalog_and_the_store_answer(
 
 
 def test_an_answer_keeps_its_markers_and_carries_citations_and_usage(served: Served) -> None:
-    expected = served.chain.invoke(AMBUSH)
+    expected = shown_answer(served.chain.invoke(AMBUSH), served.chain.settings.data_dir)
     response = ask(served, AMBUSH)
     text = response.choices[0].message.content
     assert text == expected.answer and "[1]" in text
@@ -104,7 +105,8 @@ def test_an_answer_keeps_its_markers_and_carries_citations_and_usage(served: Ser
     assert cited["n"] == 1 and cited["title"] == expected.citations[0].title
     assert cited["published"] == "2021-03-19" and "url" in cited
     # The offsets point into the article's text, where the quote is.
-    article = served.chain.article(cited["article_id"])
+    catalog, data_dir = served.chain.retriever().catalog, served.chain.settings.data_dir
+    article = served.chain.article(str(stored_id(cited["article_id"], catalog, data_dir)))
     assert article is not None and article.text[cited["start"] : cited["end"]] == cited["quote"]
     usage = response.usage
     assert usage.prompt_tokens > 100 and usage.completion_tokens > 5
@@ -113,7 +115,7 @@ def test_an_answer_keeps_its_markers_and_carries_citations_and_usage(served: Ser
 
 
 def test_streaming_sends_the_draft_then_the_checked_answer(served: Served) -> None:
-    expected = served.chain.invoke(AMBUSH)
+    expected = shown_answer(served.chain.invoke(AMBUSH), served.chain.settings.data_dir)
     chunks = list(ask(served, AMBUSH, stream=True, stream_options={"include_usage": True}))
     assert chunks[0].choices[0].delta.role == "assistant"
     text = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)

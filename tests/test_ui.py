@@ -26,7 +26,7 @@ from settings import Settings
 from tests.conftest import SAMPLES, CountingEmbeddings, stored_collections, write_jsonl
 from ui import render, session
 from ui.page import build_page
-from ui.uploads import ingest_uploads, report_html, upload_dir
+from ui.uploads import Received, ingest_uploads, report_html, upload_dir
 
 ARTICLE = StoredArticle(
     id="a1",
@@ -228,12 +228,17 @@ def test_uploads_are_kept_ingested_and_bad_ones_named(
     binary.write_bytes(b"\x00\xff\x00 not text")
     big = tmp_path / "big.txt"
     big.write_text("word " * 1000)
-    report = ingest_uploads(collection, [str(good), str(binary), str(big)], progress=False)
+    names = [str(good), str(binary), str(big)]
+    received = Received(tmp_path, set(names))
+    report = ingest_uploads(collection, names, received=received, progress=False)
     assert report.added == 1
     assert sorted(Path(e.path).name for e in report.failed) == ["big.txt", "binary.txt"]
     assert sorted(p.name for p in upload_dir(collection).iterdir()) == ["good.jsonl"]
     html = report_html(report, 3)
-    assert "3 file(s): 1 new" in html and "big.txt: the file has 5,000 bytes" in html
+    assert (
+        "3 file(s): 1 new" in html
+        and "big.txt: the file is over the size limit (2,000 bytes)" in html
+    )
     assert collection.catalog.counts()[0] == 1
     collection.close()
 
@@ -293,3 +298,29 @@ def test_the_articles_tab_creates_a_collection_only_under_a_plain_new_name(
     assert name == ""
     assert collection_names(sampled) == ["news", "wire-2021"]
     assert chain.collection("wire-2021").stats()["articles"] == 0
+
+
+def test_the_file_field_refuses_paths_it_did_not_receive_before_gradio_reads_them(
+    sampled: Settings, embeddings: CountingEmbeddings, tmp_path: Path
+) -> None:
+    """Whatever Gradio's launch state (this page was never launched, so Gradio's own
+    path check is off): the field refuses a path nobody uploaded before Gradio copies
+    or hashes it, ``/dev/zero`` at once; a file Gradio's upload route wrote passes."""
+    page = build_page(
+        build_chain(sampled, llm=RecordingChatModel(), embeddings=embeddings), sampled
+    )
+    assert not page.has_launched
+    field = next(b for b in page.blocks.values() if isinstance(b, gr.File))
+    secret = tmp_path / "secret.txt"
+    secret.write_text("not an upload")
+    for path in ("/dev/zero", str(secret)):
+        with pytest.raises(gr.Error, match="not a file uploaded to this server"):
+            anyio.run(field.async_move_resource_to_block_cache, path)
+        with pytest.raises(gr.Error, match="not a file uploaded to this server"):
+            field.move_resource_to_block_cache(path)
+    upload = Path(gr.utils.get_upload_folder()) / "test-received" / "story.txt"
+    upload.parent.mkdir(parents=True, exist_ok=True)
+    upload.write_text("The bridge reopened on Monday.")
+    page.upload_file_set.add(str(upload))  # as Gradio's upload route records it
+    cached = anyio.run(field.async_move_resource_to_block_cache, str(upload))
+    assert cached is not None and Path(cached).read_text() == "The bridge reopened on Monday."

@@ -26,7 +26,8 @@ from index.loaders import SUFFIXES
 from index.store import check_new_collection_name
 from settings import Settings
 from ui import feeds, render, session
-from ui.access import login
+from ui.access import ApiInfoBehindLogin, login
+from ui.upload_field import received_only, received_uploads
 from ui.uploads import ingest_uploads, report_html
 
 # Opens the card of a clicked citation marker and scrolls to its highlighted quote.
@@ -94,7 +95,8 @@ def build_page(chain: NewsQA, settings: Settings, slot: GenerationSlot | None = 
 
     def stats(collection: str) -> str:
         try:
-            return render.stats_table(chain.collection(collection or None).stats())
+            stats = chain.collection(collection or None).stats()
+            return render.stats_table(stats, settings.data_dir)
         except NewsqaError as error:
             return render.error_message(str(error))
 
@@ -143,7 +145,9 @@ def build_page(chain: NewsQA, settings: Settings, slot: GenerationSlot | None = 
             failed = render.error_message("Choose one or more files first.")
             return failed, stats(collection), *unchanged
         try:
-            report = ingest_uploads(chain.collection(collection or None), files)
+            report = ingest_uploads(
+                chain.collection(collection or None), files, received=received_uploads(page)
+            )
         except NewsqaError as error:
             return render.error_message(str(error)), stats(collection), *unchanged
         return (
@@ -234,6 +238,7 @@ def build_page(chain: NewsQA, settings: Settings, slot: GenerationSlot | None = 
                 f"{settings.upload_max_bytes / 1e6:g} MB each)",
                 elem_id="newsqa-files",
             )
+            received_only(files, received_uploads(page))
             ingest_button = gr.Button("Ingest", variant="primary", elem_id="newsqa-ingest")
             report = gr.HTML(elem_id="newsqa-report")
             gr.Markdown("### Index")
@@ -304,9 +309,10 @@ def web_app(chain: NewsQA, settings: Settings, **overrides: Any) -> FastAPI:
     login or host that ui/access.py does not allow."""
     slot = GenerationSlot(chain, generations(settings))
     app = api_app(chain, slot)
+    page = build_page(chain, settings, slot).queue(default_concurrency_limit=1)
     gr.mount_gradio_app(
         app,
-        build_page(chain, settings, slot).queue(default_concurrency_limit=1),
+        page,
         path="/",
         server_name=settings.host,
         server_port=settings.port,
@@ -318,6 +324,12 @@ def web_app(chain: NewsQA, settings: Settings, **overrides: Any) -> FastAPI:
         show_error=False,  # as Gradio's own launch: only gr.Error messages reach the page
         **overrides,
     )
+    # As Gradio's own launch() does: its checks of the file paths an event names (only
+    # files in its upload folder) run only for an app marked launched. The file field
+    # and ingest_uploads check again on their own (ui/upload_field.py).
+    page.has_launched = True
+    if login(settings):
+        app.add_middleware(ApiInfoBehindLogin)
     return app
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import html
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
 
@@ -156,7 +157,13 @@ def sources_panel(exchanges: Sequence[tuple[Answer, dict[str, StoredArticle | No
     return f'<div class="newsqa-sources">{cards}</div>'
 
 
-def stats_table(stats: dict[str, Any]) -> str:
+def stats_table(stats: dict[str, Any], data_dir: Path | None = None) -> str:
+    """The index stats; with ``data_dir``, the store's and catalog's places are shown
+    inside it (``NEWSQA_DATA_DIR/chroma``), not as the server's full paths."""
+    if data_dir is not None:
+        stats = {
+            k: _inside(v, data_dir) if k in ("store", "catalog") else v for k, v in stats.items()
+        }
     rows = [
         ("collection", stats.get("collection")),
         ("articles", f"{stats.get('articles', 0):,}"),
@@ -167,3 +174,12 @@ def stats_table(stats: dict[str, Any]) -> str:
     ]
     body = "".join(f"<tr><th>{text(k)}</th><td>{text(str(v))}</td></tr>" for k, v in rows)
     return f'<table class="newsqa-stats">{body}</table>'
+
+
+def _inside(place: Any, data_dir: Path) -> Any:
+    if not isinstance(place, str):
+        return place
+    for root in {str(data_dir.resolve()), str(data_dir)}:
+        if place == root or place.startswith(root.rstrip("/") + "/"):
+            return "NEWSQA_DATA_DIR" + place[len(root.rstrip("/")) :]
+    return place

@@ -12,6 +12,7 @@ from datetime import date, datetime
 from typing import Any
 
 from assistant import Answer, Filters, NewsQA, Question, Turn
+from assistant.public_ids import shown_answer, shown_id
 from index.catalog import StoredArticle
 from index.errors import InvalidInput, NewsqaError
 from ui import render
@@ -118,11 +119,12 @@ def ask(
         partial = ""
         for part in chain.stream(question):
             if isinstance(part, Answer):
-                collection = question.collection
+                collection, data_dir = question.collection, chain.settings.data_dir
                 articles = {
-                    c.article_id: chain.article(c.article_id, collection) for c in part.citations
+                    shown_id(c.article_id, data_dir): chain.article(c.article_id, collection)
+                    for c in part.citations
                 }
-                done = [*exchanges, Exchange(message, part, articles)]
+                done = [*exchanges, Exchange(message, shown_answer(part, data_dir), articles)]
                 yield chat_messages(done), done, sources(done)
                 return
             partial += part
@@ -140,4 +142,4 @@ def _unfinished(question: str, partial: str) -> Exchange:
 def ask_json(chain: NewsQA, question: str, as_of: str = "", collection: str = "") -> dict[str, Any]:
     """The API endpoint: one question, no history, the ``Answer`` as JSON."""
     asked = make_question(question, [], collection=collection, as_of=as_of)
-    return chain.invoke(asked).to_json()
+    return shown_answer(chain.invoke(asked), chain.settings.data_dir).to_json()

@@ -1,6 +1,14 @@
 """The Articles tab's ingest: uploaded files are kept under the data dir and ingested
 like files given to the CLI.
 
+Only files the page's own upload route received are taken (``Received``): a regular
+file, its resolved path inside Gradio's upload folder, among the paths Gradio wrote
+there while this server runs. A client can send the upload event itself with any path
+in it (``/etc/passwd``, ``/dev/zero``); such a path is refused by name, and nothing is
+read, copied or indexed. The size limit is kept on the bytes actually read: a file is
+copied a piece at a time into a hidden file beside the kept ones and given up at the
+first byte over the limit, never judged by ``stat`` alone.
+
 An upload never replaces a different file that has its name: it is kept beside it as
 ``name (2).ext`` and the report says so. Uploading the very same bytes again finds the
 file it was kept as, so nothing is duplicated.
@@ -9,12 +17,17 @@ file it was kept as, so nothing is duplicated.
 from __future__ import annotations
 
 import filecmp
-import shutil
+import os
+import stat
+import tempfile
+from collections.abc import Set
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 
 from index import IngestReport, LoadError, NewsCollection, ingest
 from ui import render
+
+_PIECE = 1 << 16
 
 
 @dataclass
@@ -24,32 +37,61 @@ class UploadReport(IngestReport):
     renamed: list[tuple[str, str]] = field(default_factory=list)
 
 
+@dataclass(frozen=True)
+class Received:
+    """The files an upload may name: ``paths`` (Gradio's own record of what its upload
+    route wrote, a live set), each inside ``folder`` (its upload folder)."""
+
+    folder: Path
+    paths: Set[str]
+
+    def refusal(self, name: str) -> str | None:
+        """Why the path ``name`` is not an upload this server received (None: it is)."""
+        given = Path(name)
+        try:
+            resolved = given.resolve(strict=True)
+        except (OSError, RuntimeError):
+            return "no such uploaded file"
+        if not resolved.is_relative_to(self.folder.resolve()):
+            return "not a file uploaded to this server: refused"
+        known = {str(Path(p).resolve()) for p in list(self.paths)}
+        if str(resolved) not in known:
+            return "not a file uploaded to this server: refused"
+        return None
+
+
 def upload_dir(collection: NewsCollection) -> Path:
     return collection.settings.data_dir / "uploads" / collection.name
 
 
 def ingest_uploads(
-    collection: NewsCollection, files: list[str], *, progress: bool = True
+    collection: NewsCollection,
+    files: list[str],
+    *,
+    received: Received,
+    progress: bool = True,
 ) -> UploadReport:
-    """Copy the uploads into the collection's upload folder and ingest them; files over
-    the size limit or that fail to load are reported by their uploaded name and not kept."""
+    """Copy the uploads into the collection's upload folder and ingest them; files not
+    ``received``, over the size limit or that fail to load are reported by their
+    uploaded name and not kept."""
     limit = collection.settings.upload_max_bytes
     target = upload_dir(collection)
     target.mkdir(parents=True, exist_ok=True)
     uploaded: dict[Path, str] = {}  # each copy kept, and the name it was uploaded as
     created: set[Path] = set()
-    too_big: list[LoadError] = []
+    refused: list[LoadError] = []
     for name in files:
         upload = Path(name)
-        size = upload.stat().st_size
-        if size > limit:
-            too_big.append(
-                LoadError(upload.name, f"the file has {size:,} bytes; the limit is {limit:,}")
-            )
+        problem = received.refusal(name)
+        incoming = problem or _copy_in(upload.resolve(), target, limit)
+        if isinstance(incoming, str):
+            refused.append(LoadError(upload.name, incoming))
             continue
-        copy = _place(upload, target).resolve()
-        if not copy.exists():
-            shutil.copyfile(upload, copy)
+        copy = _place(incoming, upload, target).resolve()
+        if copy.exists():
+            incoming.unlink()  # the same bytes are kept there already
+        else:
+            incoming.rename(copy)
             created.add(copy)
         uploaded[copy] = upload.name
     try:
@@ -60,15 +102,42 @@ def ingest_uploads(
             copy.unlink(missing_ok=True)
         raise
     report = _report(ingested or IngestReport(), uploaded, created)
-    report.failed[:0] = too_big
+    report.failed[:0] = refused
     return report
 
 
-def _place(upload: Path, target: Path) -> Path:
-    """Where an upload is kept: under its own name unless a different file has it, then
-    the first "name (n).ext" that is free or holds the same bytes."""
+def _copy_in(upload: Path, target: Path, limit: int) -> Path | str:
+    """A copy of a regular file in ``target`` under a hidden name, or why there is none.
+    Opened without following a link or waiting on a pipe; read at most ``limit`` + 1
+    bytes."""
+    flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_NOFOLLOW", 0)
+    try:
+        handle = os.open(upload, flags)
+    except OSError as error:
+        return f"cannot read: {error.strerror}"
+    with open(handle, "rb") as source:
+        if not stat.S_ISREG(os.fstat(source.fileno()).st_mode):
+            return "not a regular file: refused"
+        with tempfile.NamedTemporaryFile(dir=target, prefix=".incoming-", delete=False) as out:
+            copied = Path(out.name)
+            size = 0
+            while piece := source.read(_PIECE):
+                size += len(piece)
+                if size > limit:
+                    break
+                out.write(piece)
+    if size > limit:
+        copied.unlink()
+        return f"the file is over the size limit ({limit:,} bytes)"
+    return copied
+
+
+def _place(incoming: Path, upload: Path, target: Path) -> Path:
+    """Where an upload (copied in as ``incoming``) is kept: under its own name unless a
+    different file has it, then the first "name (n).ext" that is free or holds the same
+    bytes."""
     candidate, n = target / upload.name, 1
-    while candidate.exists() and not filecmp.cmp(upload, candidate, shallow=False):
+    while candidate.exists() and not filecmp.cmp(incoming, candidate, shallow=False):
         n += 1
         candidate = target / f"{upload.stem} ({n}){upload.suffix}"
     return candidate
