@@ -147,6 +147,9 @@ def test_an_upload_event_naming_a_device_does_not_hang_the_server(
     started = time.monotonic()
     done = _upload_event(session, "/dev/zero")
     assert done["success"] is False
+    # Any other input may carry a file too: the question of /ask, here.
+    device = {"path": "/dev/zero", "meta": {"_type": "gradio.FileData"}}
+    assert _run_event(session, "ask", [device, "", ""])["success"] is False
     assert time.monotonic() - started < 30
     assert _healthy(app["url"])
     assert app["process"].poll() is None
