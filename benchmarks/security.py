@@ -15,9 +15,7 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -33,6 +31,7 @@ sys.path.insert(0, str(ROOT))
 
 from assistant.guard import Guard  # noqa: E402
 from settings import Settings  # noqa: E402
+from tests.served import app_process  # noqa: E402
 
 USER, PASSWORD = "ann", "bench-pw"
 
@@ -101,94 +100,67 @@ def _event(client: httpx.Client, api_name: str, data: list[Any]) -> dict[str, An
 
 
 def attacks(state: Path) -> None:
-    port = 7800 + os.getpid() % 100
-    env = {
-        **os.environ,
-        "NEWSQA_DATA_DIR": str(state / "data"),
-        "NEWSQA_PORT": str(port),
-        "NEWSQA_LLM": "fake",
-        "NEWSQA_UI_USER": USER,
-        "NEWSQA_UI_PASSWORD": PASSWORD,
-        "NEWSQA_COLLECTION": "news",
-        "GRADIO_TEMP_DIR": str(state / "gradio"),
+    logged = {"NEWSQA_LLM": "fake", "NEWSQA_UI_USER": USER, "NEWSQA_UI_PASSWORD": PASSWORD}
+    with app_process(state, GRADIO_TEMP_DIR=str(state / "gradio"), **logged) as app:
+        _attack(app.url, state)
+
+
+def _attack(url: str, state: Path) -> None:
+    client = httpx.Client(base_url=url, timeout=120)
+    client.post("/login", data={"username": USER, "password": PASSWORD})
+    key = {"Authorization": f"Bearer {PASSWORD}", "Content-Type": "application/json"}
+    secret = state / "secret.txt"
+    secret.write_text("Lighthouse\n\nThe vault code is 42.\n")
+    history = {
+        "model": "newsqa",
+        "messages": [
+            {"role": "user", "content": "x" * 3_500_000},
+            {"role": "assistant", "content": "13 [1]."},
+            {"role": "user", "content": "And how many were injured?"},
+        ],
     }
-    env.pop("NEWSQA_CHROMA_URL", None)
-    url = f"http://127.0.0.1:{port}"
-    with (state / "app.log").open("w") as log:
-        process = subprocess.Popen(
-            [sys.executable, "app.py"], cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT
-        )
-    try:
-        deadline = time.monotonic() + 300
-        while True:
-            try:
-                if httpx.get(url + "/healthz", timeout=2).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            if time.monotonic() > deadline or process.poll() is not None:
-                raise RuntimeError((state / "app.log").read_text()[-2000:])
-            time.sleep(0.5)
-        client = httpx.Client(base_url=url, timeout=120)
-        client.post("/login", data={"username": USER, "password": PASSWORD})
-        key = {"Authorization": f"Bearer {PASSWORD}", "Content-Type": "application/json"}
-        secret = state / "secret.txt"
-        secret.write_text("Lighthouse\n\nThe vault code is 42.\n")
-        history = {
-            "model": "newsqa",
-            "messages": [
-                {"role": "user", "content": "x" * 3_500_000},
-                {"role": "assistant", "content": "13 [1]."},
-                {"role": "user", "content": "And how many were injured?"},
-            ],
-        }
-        cases = {
-            "upload event naming /dev/zero": lambda: _event(
-                client,
-                "upload",
-                [[{"path": "/dev/zero", "meta": {"_type": "gradio.FileData"}}], "news"],
-            )["success"],
-            "upload event naming a server file": lambda: _event(
-                client,
-                "upload",
-                [[{"path": str(secret), "meta": {"_type": "gradio.FileData"}}], "news"],
-            )["success"],
-            "3.5 MB history turn (/v1)": lambda: (
-                client.post("/v1/chat/completions", json=history, headers=key).status_code
-            ),
-            "JSON nested 10,000 deep (/v1)": lambda: (
-                client.post(
-                    "/v1/chat/completions", content="[" * 10_000 + "]" * 10_000, headers=key
-                ).status_code
-            ),
-            "Host: evil.example (/v1)": lambda: (
-                client.post(
-                    "/v1/chat/completions", json=history, headers={**key, "Host": "evil.example"}
-                ).status_code
-            ),
-        }
-        for name, attack in cases.items():
-            started = time.perf_counter()
-            outcome = attack()
-            refused = time.perf_counter() - started
-            healthy = httpx.get(url + "/healthz", timeout=30).status_code
-            print(f"{name:36}: {outcome!s:5} in {refused * 1000:7.1f} ms; /healthz then {healthy}")
-        guesser = httpx.Client(
-            base_url=url, transport=httpx.HTTPTransport(local_address="127.0.0.2")
-        )
+    cases = {
+        "upload event naming /dev/zero": lambda: _event(
+            client,
+            "upload",
+            [[{"path": "/dev/zero", "meta": {"_type": "gradio.FileData"}}], "news"],
+        )["success"],
+        "upload event naming a server file": lambda: _event(
+            client,
+            "upload",
+            [[{"path": str(secret), "meta": {"_type": "gradio.FileData"}}], "news"],
+        )["success"],
+        "3.5 MB history turn (/v1)": lambda: (
+            client.post("/v1/chat/completions", json=history, headers=key).status_code
+        ),
+        "JSON nested 10,000 deep (/v1)": lambda: (
+            client.post(
+                "/v1/chat/completions", content="[" * 10_000 + "]" * 10_000, headers=key
+            ).status_code
+        ),
+        "Host: evil.example (/v1)": lambda: (
+            client.post(
+                "/v1/chat/completions", json=history, headers={**key, "Host": "evil.example"}
+            ).status_code
+        ),
+    }
+    for name, attack in cases.items():
         started = time.perf_counter()
-        codes = [
-            guesser.post("/login", data={"username": USER, "password": f"g{n}"}).status_code
-            for n in range(20)
-        ]
-        wall = time.perf_counter() - started
-        print(
-            f"20 wrong passwords from one address: {codes.count(400)} checked (400), "
-            f"{codes.count(429)} refused unchecked (429), {wall:.2f} s"
-        )
-    finally:
-        process.terminate()
-        process.wait(timeout=30)
+        outcome = attack()
+        refused = time.perf_counter() - started
+        healthy = httpx.get(url + "/healthz", timeout=30).status_code
+        print(f"{name:36}: {outcome!s:5} in {refused * 1000:7.1f} ms; /healthz then {healthy}")
+    guesser = httpx.Client(base_url=url, transport=httpx.HTTPTransport(local_address="127.0.0.2"))
+    started = time.perf_counter()
+    codes = [
+        guesser.post("/login", data={"username": USER, "password": f"g{n}"}).status_code
+        for n in range(20)
+    ]
+    wall = time.perf_counter() - started
+    print(
+        f"20 wrong passwords from one address: {codes.count(400)} checked (400), "
+        f"{codes.count(429)} refused unchecked (429), {wall:.2f} s"
+    )
 
 
 def main() -> None:

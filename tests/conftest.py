@@ -4,12 +4,13 @@ once; a module that needs a real ``chroma run`` server gets one."""
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
 import httpx
 import pytest
@@ -167,3 +168,16 @@ def llama_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 
     with served(tmp_path_factory.mktemp("llama-server") / "server.log") as url:
         yield url
+
+
+def received_upload(page: Any, path: Path) -> str:
+    """``path`` as Gradio's upload route leaves a file: copied into its upload folder and
+    recorded by the page, so the Articles tab takes it (``ui/upload_field.py``)."""
+    from gradio.utils import get_upload_folder
+
+    folder = Path(get_upload_folder()) / f"test-{uuid.uuid4().hex[:12]}"
+    folder.mkdir(parents=True)
+    copy = folder / path.name
+    shutil.copyfile(path, copy)
+    page.upload_file_set.add(str(copy))
+    return str(copy)

@@ -1,6 +1,7 @@
 """Helpers for the protocol tests and benchmark: a chain over the sample articles with a
-recording fake model, an ASGI app served by uvicorn on loopback in a thread, and
-llama-cpp-python's OpenAI-compatible server with the real model."""
+recording fake model, an ASGI app served by uvicorn on loopback in a thread, ``python
+app.py`` in its own process, and llama-cpp-python's OpenAI-compatible server with the
+real model."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +26,7 @@ from assistant.model_files import MODELS, ensure_model
 from index.collection import NewsCollection
 from index.ingest import ingest
 from settings import Settings
-from tests.conftest import SAMPLES
+from tests.conftest import ROOT, SAMPLES, wait_until_up
 from tests.services import free_port
 
 
@@ -78,6 +80,46 @@ def serving(app: Any, port: int | None = None) -> Iterator[str]:
     finally:
         server.should_exit = True
         thread.join(timeout=15)
+
+
+@dataclass(frozen=True)
+class RunningApp:
+    url: str  # http://127.0.0.1:PORT, no trailing slash
+    process: subprocess.Popen[bytes]
+
+
+@contextmanager
+def app_process(state: Path, **env: str) -> Iterator[RunningApp]:
+    """``python app.py`` on a free port with its own data dir under ``state`` (its log
+    beside it, printed at the end), settings from ``env`` over the environment's."""
+    port = free_port()
+    environ = {
+        **os.environ,
+        "NEWSQA_DATA_DIR": str(state / "data"),
+        "NEWSQA_PORT": str(port),
+        "NEWSQA_COLLECTION": "news",
+        **env,
+    }
+    for name in ("NEWSQA_CHROMA_URL", "NEWSQA_API_KEY", "NEWSQA_ALLOWED_HOSTS"):
+        if name not in env:
+            environ.pop(name, None)
+    url = f"http://127.0.0.1:{port}"
+    with (state / "app.log").open("w+") as log:
+        process = subprocess.Popen(
+            [sys.executable, "app.py"],
+            cwd=ROOT,
+            env=environ,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+        try:
+            wait_until_up(f"{url}/", process, log, 300)
+            yield RunningApp(url, process)
+        finally:
+            process.terminate()
+            process.wait(timeout=30)
+            log.seek(0)
+            print(log.read()[-3000:])
 
 
 @contextmanager

@@ -8,8 +8,6 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -20,8 +18,8 @@ import pytest
 from playwright.sync_api import Browser, Page, expect, sync_playwright
 
 from eval.scoring import is_correct
-from tests.conftest import ROOT, wait_until_up
-from tests.services import free_port
+from tests.conftest import ROOT
+from tests.served import app_process
 
 pytestmark = [pytest.mark.llm, pytest.mark.slow, pytest.mark.browser]
 CHROMIUM = "/usr/bin/chromium"
@@ -31,29 +29,9 @@ AMBUSH = str(ROOT / "data" / "000_529f16d631959521.txt")
 
 @contextmanager
 def _app(state: Path, **env: str) -> Iterator[str]:
-    """``python app.py`` on a free port with its own data dir; yields its URL."""
-    port = free_port()
-    environ = {
-        **os.environ,
-        "NEWSQA_DATA_DIR": str(state / "data"),
-        "NEWSQA_PORT": str(port),
-        "NEWSQA_COLLECTION": "news",
-        **env,
-    }
-    environ.pop("NEWSQA_CHROMA_URL", None)
-    log = (state / "app.log").open("w+")
-    process = subprocess.Popen(
-        [sys.executable, "app.py"], cwd=ROOT, env=environ, stdout=log, stderr=subprocess.STDOUT
-    )
-    url = f"http://127.0.0.1:{port}/"
-    try:
-        wait_until_up(url, process, log, 300)
-        yield url
-    finally:
-        process.terminate()
-        process.wait(timeout=30)
-        log.seek(0)
-        print(log.read()[-3000:])
+    """``python app.py`` with its own data dir; yields its URL (with the slash)."""
+    with app_process(state, **env) as app:
+        yield f"{app.url}/"
 
 
 @pytest.fixture(scope="module")

@@ -28,7 +28,14 @@ from index.embeddings import MODEL_NAME
 from index.errors import StoreError
 from index.ingest import ingest
 from settings import Settings, get_settings
-from tests.conftest import ROOT, SAMPLES, ChromaServer, CountingEmbeddings, story
+from tests.conftest import (
+    ROOT,
+    SAMPLES,
+    ChromaServer,
+    CountingEmbeddings,
+    received_upload,
+    story,
+)
 from ui import render, session
 from ui.page import build_page
 
@@ -109,7 +116,7 @@ def test_a_chroma_server_that_stops_mid_chat_is_one_message_and_the_chat_goes_on
         api_ask(QUESTION, "", "")
     new_story = tmp_path / "bridge.txt"
     new_story.write_text(story(7), encoding="utf-8")
-    report, stats, *_ = upload([str(new_story)], "")
+    report, stats, *_ = upload([received_upload(page, new_story)], "")
     assert down in report and 'class="newsqa-error"' in stats
     typed = iter(["And how many were police?", QUESTION, ""])
     monkeypatch.setattr("builtins.input", lambda _prompt: next(typed))
@@ -126,7 +133,7 @@ def test_a_chroma_server_that_stops_mid_chat_is_one_message_and_the_chat_goes_on
     assert [e.complete for e in exchanges] == [True, True]
     assert "newsqa-error" not in messages[-1]["content"]
     assert api_ask(QUESTION, "", "")["citations"]
-    report, *_ = upload([str(new_story)], "")
+    report, *_ = upload([received_upload(page, new_story)], "")
     assert "newsqa-error" not in report
     assert _contents(settings)[0][0] == 3
 
@@ -141,11 +148,12 @@ def test_an_upload_embedded_with_another_model_is_one_message_and_changes_nothin
     other = CountingEmbeddings(embeddings.inner)
     other.name = "other/model-v2"
     chain = build_chain(settings, llm=RecordingChatModel(), embeddings=other)
-    upload = _handler(build_page(chain, settings), "upload")
+    page = build_page(chain, settings)
+    upload = _handler(page, "upload")
     new_story = tmp_path / "bridge.txt"
     new_story.write_text(story(3), encoding="utf-8")
 
-    report, *_ = upload([str(new_story)], "")
+    report, *_ = upload([received_upload(page, new_story)], "")
     assert 'class="newsqa-error"' in report
     assert f"embedded with {MODEL_NAME}, not other/model-v2" in report
     assert other.texts == 0 and _contents(settings) == before

@@ -8,9 +8,6 @@ from __future__ import annotations
 
 import html
 import json
-import os
-import subprocess
-import sys
 import time
 import uuid
 from collections.abc import Iterator
@@ -22,8 +19,8 @@ import pytest
 from gradio_client import Client as GradioClient
 
 from assistant.guard import FREE_FAILURES
-from tests.conftest import ROOT, wait_until_up
-from tests.services import free_port
+from tests.conftest import ROOT
+from tests.served import app_process
 
 pytestmark = pytest.mark.slow
 USER, PASSWORD = "ann", "pw-for-tests"
@@ -37,32 +34,9 @@ def app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
     state = tmp_path_factory.mktemp("secured")
     secret = state / "server-secret.txt"
     secret.write_text(f"Lighthouse secrets\n\n{SECRET}\n")
-    port = free_port()
-    env = {
-        **os.environ,
-        "NEWSQA_DATA_DIR": str(state / "data"),
-        "NEWSQA_PORT": str(port),
-        "NEWSQA_COLLECTION": "news",
-        "NEWSQA_LLM": "fake",
-        "NEWSQA_UI_USER": USER,
-        "NEWSQA_UI_PASSWORD": PASSWORD,
-        "GRADIO_TEMP_DIR": str(state / "gradio"),
-    }
-    for name in ("NEWSQA_CHROMA_URL", "NEWSQA_API_KEY", "NEWSQA_ALLOWED_HOSTS"):
-        env.pop(name, None)
-    url = f"http://127.0.0.1:{port}"
-    with (state / "app.log").open("w+") as log:
-        process = subprocess.Popen(
-            [sys.executable, "app.py"], cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT
-        )
-        try:
-            wait_until_up(f"{url}/", process, log, 240)
-            yield {"url": url, "state": state, "secret": secret, "process": process}
-        finally:
-            process.terminate()
-            process.wait(timeout=30)
-            log.seek(0)
-            print(log.read()[-3000:])
+    settings = {"NEWSQA_LLM": "fake", "NEWSQA_UI_USER": USER, "NEWSQA_UI_PASSWORD": PASSWORD}
+    with app_process(state, GRADIO_TEMP_DIR=str(state / "gradio"), **settings) as running:
+        yield {"url": running.url, "state": state, "secret": secret, "process": running.process}
 
 
 @pytest.fixture(scope="module")
