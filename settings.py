@@ -68,6 +68,10 @@ class Settings(BaseSettings):
     strict_dates: bool = True
     recency_days: int = 30
     recency_weight: float = 0.5
+    # A question that names no period is about the news before as_of: where articles
+    # of its recency_days were retrieved, an answer citing only articles more than
+    # stale_days older is refused (assistant/staleness.py); 0 turns it off.
+    stale_days: int = 30
     # Refuse when less than this share of an answer's new names and numbers appear in
     # the sources shown to the model (assistant/support.py).
     min_fact_support: float = 0.5

@@ -40,6 +40,7 @@ from assistant.followup import clean_rewrite, conversation, leans_on_history, na
 from assistant.models import refusal_threshold
 from assistant.prompts import Prompts
 from assistant.retrieval import HybridRetriever
+from assistant.staleness import covers_recent, outdated
 from assistant.support import support_share
 from assistant.types import Answer, AnswerPart, Filters, Question, Timings, final_answer
 from assistant.verify import verify
@@ -121,6 +122,9 @@ class _Prepared:
     messages: list[tuple[str, str]] | None  # None: refused before generating
     ready: float = 0.0  # when generation could start
     standalone: str | None = None  # the follow-up rewritten, if it was
+    # this period's news was retrieved for a question that names no period
+    # (assistant/staleness.py): an answer only from older articles is refused
+    current_news: bool = False
 
 
 def rewriter(llm: BaseChatModel) -> BaseChatModel:
@@ -338,6 +342,7 @@ class NewsQA(Runnable[QuestionInput, AnswerPart]):
             started=started,
             messages=None,
             standalone=standalone,
+            current_news=self.current_news(searched, docs),
         )
         if confidence >= refusal_threshold(self.settings):
             prepared.messages = self.prompts.answer_messages(sources=shown, question=asked)
@@ -364,6 +369,11 @@ class NewsQA(Runnable[QuestionInput, AnswerPart]):
             raw, question, prepared.sources, self.settings.citation_threshold
         )
         if not citations:  # no shown sentence supports any of it
+            return self._refusal(prepared)
+        as_of = prepared.question.as_of or date.today()
+        if prepared.current_news and outdated(
+            (c.published for c in citations), as_of, self.settings.stale_days
+        ):
             return self._refusal(prepared)
         return Answer(
             answer=answer,
@@ -400,6 +410,14 @@ class NewsQA(Runnable[QuestionInput, AnswerPart]):
         if window is not None and window.current and self.settings.strict_dates:
             docs = in_window(docs, window)
         return docs
+
+    def current_news(self, question: Question, docs: list[Document]) -> bool:
+        """Whether ``docs``, retrieved for a question that names no period, hold an
+        article of the ``recency_days`` before its ``as_of`` (``assistant/staleness.py``)."""
+        as_of = question.as_of or date.today()
+        if self.settings.stale_days <= 0 or question_window(question.question, as_of):
+            return False
+        return covers_recent(docs, as_of, self.settings.recency_days)
 
     def require_articles(self, collection: str | None = None) -> None:
         """Raises ``EmptyIndex`` when the collection holds no article."""

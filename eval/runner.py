@@ -139,6 +139,7 @@ def _one(
     # Retrieval-only runs also rank the first article that names the answer.
     bears_answer = retrieval_only and item.answerable and bool(item.answer)
     named: int | None = None
+    drafted: list[str] = []  # the model's streamed draft, before the checks
     try:
         if retrieval_only:
             started = time.perf_counter()
@@ -152,7 +153,7 @@ def _one(
             )
             answer.timings.retrieval_s = answer.timings.total_s = time.perf_counter() - started
         else:
-            answer = final_answer(chain.stream(question))
+            answer = final_answer(chain.stream(question), on_text=drafted.append)
     except Exception as error:  # recorded, and retried on resume
         record.update(
             error=f"{type(error).__name__}: {error}",
@@ -172,6 +173,8 @@ def _one(
             for c in answer.citations
         ],
         citation_quoted=[bool(c.quote) for c in answer.citations],
+        quotes=[c.quote for c in answer.citations],
+        draft="".join(drafted),
         retrieved=answer.retrieved,
         gold_rank=rank_of_gold(answer.retrieved, gold, aliases),
         latency_s=round(answer.timings.total_s, 3),

@@ -295,3 +295,27 @@ def test_bad_questions_are_refused_naming_what_is_wrong(
     # A long conversation is read by its last turns only; the rest is not searched.
     many = [Turn(role="user", content=f"Question number {n}?") for n in range(HISTORY_TURNS + 30)]
     assert recent(Question(question="And then?", history=many)).history == many[-HISTORY_TURNS:]
+
+
+def test_an_answer_only_from_older_news_is_refused_where_this_periods_news_was_found(
+    indexed: NewsCollection, settings: Settings, embeddings: CountingEmbeddings
+) -> None:
+    # The ambush article is of 2021-03-19, the candidate's of 2021-03-23; asked on
+    # 2021-03-24, with stale_days 2 the ambush is older news while the candidate's
+    # article is of the period.
+    reply = "Eight police officers and five representatives died [1]."
+    asked = "How many officers died in the Coatepec Harinas ambush?"
+    strict = settings.model_copy(update={"stale_days": 2})
+    chain, _ = _chain(strict, embeddings, reply, reply, reply, reply)
+    old = chain.invoke(Question(question=asked, as_of=date(2021, 3, 24)))
+    assert old.refused and not old.citations and CANDIDATE in old.retrieved
+    # A question that names its period is answered from that period's articles.
+    named = chain.invoke(Question(question=f"{asked} in March 2021", as_of=date(2021, 3, 24)))
+    assert not named.refused and named.citations[0].article_id == AMBUSH
+    # Asked years later nothing retrieved is of the period (an archive): answered.
+    archive = chain.invoke(Question(question=asked, as_of=date(2026, 6, 1)))
+    assert not archive.refused and archive.citations[0].published == date(2021, 3, 19)
+    # Off, as the older default behaved.
+    off = settings.model_copy(update={"stale_days": 0})
+    chain, _ = _chain(off, embeddings, reply, reply)
+    assert not chain.invoke(Question(question=asked, as_of=date(2021, 3, 24))).refused

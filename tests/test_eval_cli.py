@@ -67,6 +67,11 @@ def test_open_run_resumes_and_compare_shows_flips(tmp_path: Path) -> None:
     ]
     # The fake model cites its first source: citations and refusal fields are filled in.
     assert all(r["citations"] for r in rows if not r["refused"])
+    # The model's draft before the checks and each citation's quote, for replaying the
+    # checks (benchmarks/reverify.py).
+    assert all(
+        r["draft"] and len(r["quotes"]) == len(r["citations"]) for r in rows if not r["refused"]
+    )
     assert (
         _eval(
             "run",

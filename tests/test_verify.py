@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import pytest
+
+import assistant.verify as verify_module
 from assistant.evidence import Passage, Source
 from assistant.verify import verify
 
@@ -137,3 +140,32 @@ def test_a_supported_head_about_something_else_is_not_kept() -> None:
     )
     text, citations = verify(answer, "Which drink got a new bottle design?", SOURCES, 0.5)
     assert text == answer.replace(" [2]", "") and citations == []
+
+
+def test_a_claim_is_supported_only_where_its_source_states_it(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The answer's new facts alone are not enough: the sentence that has them must
+    also be about the question's subject and what happened ("G7 leaders met"), not a
+    sentence where the same names stand for another claim (with the anchor check on;
+    off by default)."""
+    monkeypatch.setattr(verify_module, "ANCHOR_SHARE", 0.5)
+    question = "Where did G7 leaders meet this week?"
+    blog = _source(
+        1,
+        "live-blog",
+        "Live updates: the week in politics",
+        "Trump said he would travel to Paris on Friday. "
+        "Markets rose for a third day. The G7 summit was in the news.",
+    )
+    text, citations = verify("G7 leaders met in Paris [1].", question, [blog], 0.5)
+    assert citations == [] and text == "G7 leaders met in Paris."
+    report = _source(
+        2,
+        "report",
+        "Leaders gather in the Alps",
+        "G7 leaders met in Evian, France, on Monday. Security was tight.",
+    )
+    text, citations = verify("G7 leaders met in Evian [2].", question, [blog, report], 0.5)
+    assert text == "G7 leaders met in Evian [2]."
+    assert citations[0].quote == "G7 leaders met in Evian, France, on Monday."

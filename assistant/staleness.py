@@ -1,0 +1,35 @@
+"""The news is this week's unless the question says otherwise.
+
+A question with no date words ("Which tech boss stepped down?") asked on a day
+(``as_of``, else today) is about the news before that day. Where the collection holds
+that news (an article of the ``recency_days`` before the day among those retrieved for
+the question), an answer whose every cited article is more than ``stale_days`` older
+answers an older story: on the 2026 web corpus 25 of 30 such answers were wrong
+(BENCHMARKS.md, issue #25), so the chain refuses it. A collection with nothing recent on
+the question (an archive) is answered from what it has, and the citations carry their
+dates. A question that names a period is left to its window (``assistant/dates.py``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import date, timedelta
+
+from langchain_core.documents import Document
+
+from index.collection import day_number
+
+
+def covers_recent(docs: Iterable[Document], as_of: date, recency_days: int) -> bool:
+    """Whether any of the chunks is from an article published in the ``recency_days``
+    up to ``as_of``."""
+    low, high = day_number(as_of - timedelta(days=recency_days)), day_number(as_of)
+    return any(low <= (d.metadata.get("published_day") or 0) <= high for d in docs)
+
+
+def outdated(cited: Iterable[date | None], as_of: date, stale_days: int) -> bool:
+    """Whether every cited article is dated, and more than ``stale_days`` before
+    ``as_of`` (an undated one is unknown, not old)."""
+    dates = list(cited)
+    oldest_fresh = as_of - timedelta(days=stale_days)
+    return bool(dates) and all(d is not None and d < oldest_fresh for d in dates)
