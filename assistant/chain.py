@@ -312,18 +312,9 @@ class NewsQA(Runnable[QuestionInput, AnswerPart]):
             searched = (
                 question.model_copy(update={"history": []}) if named(standalone) else question
             )
-        retriever = self.retriever(question.collection)
         docs = self.retrieve(searched, config)
         retrieved = list(dict.fromkeys(d.metadata["article_id"] for d in docs))
-        sources = select_evidence(
-            retrieval_query(searched),
-            docs,
-            retriever.catalog,
-            retriever.embeddings,
-            max_sources=self.settings.max_sources,
-            budget_tokens=self.settings.context_tokens,
-            stopwords=STOPWORDS,
-        )
+        sources = self.evidence(searched, docs)
         timings = Timings(
             standalone_s=standalone_s,
             retrieval_s=time.perf_counter() - started - standalone_s,
@@ -410,6 +401,20 @@ class NewsQA(Runnable[QuestionInput, AnswerPart]):
         if window is not None and window.current and self.settings.strict_dates:
             docs = in_window(docs, window)
         return docs
+
+    def evidence(self, question: Question, docs: list[Document]) -> list[Source]:
+        """The sources the model reads: the passages of ``docs`` that best answer the
+        question, within the evidence budget (no model call)."""
+        retriever = self.retriever(question.collection)
+        return select_evidence(
+            retrieval_query(question),
+            docs,
+            retriever.catalog,
+            retriever.embeddings,
+            max_sources=self.settings.max_sources,
+            budget_tokens=self.settings.context_tokens,
+            stopwords=STOPWORDS,
+        )
 
     def current_news(self, question: Question, docs: list[Document]) -> bool:
         """Whether ``docs``, retrieved for a question that names no period, hold an

@@ -28,10 +28,9 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from assistant import build_chain, verify  # noqa: E402
-from assistant.chain import _Prepared, retrieval_query  # noqa: E402
-from assistant.evidence import render_sources, select_evidence  # noqa: E402
+from assistant.chain import _Prepared  # noqa: E402
+from assistant.evidence import render_sources  # noqa: E402
 from assistant.types import Timings  # noqa: E402
-from assistant.words import STOPWORDS  # noqa: E402
 from eval.runner import load_results  # noqa: E402
 from eval.scoring import is_correct  # noqa: E402
 from eval.sets import load_set  # noqa: E402
@@ -123,17 +122,8 @@ def _refused_before(record: dict[str, Any]) -> bool:
 
 
 def _replay(chain: Any, question: Any, record: dict[str, Any]) -> Any:
-    retriever = chain.retriever(question.collection)
     docs = chain.retrieve(question)
-    sources = select_evidence(
-        retrieval_query(question),
-        docs,
-        retriever.catalog,
-        retriever.embeddings,
-        max_sources=chain.settings.max_sources,
-        budget_tokens=chain.settings.context_tokens,
-        stopwords=STOPWORDS,
-    )
+    sources = chain.evidence(question, docs)
     prepared = _Prepared(
         question=question,
         sources=sources,
