@@ -31,6 +31,7 @@ dropped with its citations.
 from __future__ import annotations
 
 import re
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass
 from functools import cached_property
 
@@ -98,12 +99,14 @@ class _Candidate:
     pairs: tuple[frozenset[str], ...]
 
     @cached_property
-    def units(self) -> tuple[tuple[frozenset[str], frozenset[str], float], ...]:
-        """(words, their stems, weight) of the sentence alone and of each pair."""
-        return tuple(
-            (unit, frozenset(_stem(w) for w in unit), weight)
-            for unit, weight in [(self.words, 1.0), *((p, NEIGHBOUR_WEIGHT) for p in self.pairs)]
-        )
+    def units(self) -> tuple[tuple[frozenset[str], float], ...]:
+        """(words, weight) of the sentence alone and of each pair."""
+        return ((self.words, 1.0), *((p, NEIGHBOUR_WEIGHT) for p in self.pairs))
+
+    @cached_property
+    def stems(self) -> tuple[frozenset[str], ...]:
+        """Each unit's words as stems: made only for the anchor check."""
+        return tuple(frozenset(_stem(w) for w in unit) for unit, _ in self.units)
 
 
 @dataclass(frozen=True)
@@ -140,7 +143,7 @@ def verify(
                 # shares no word with the question answers another one.
                 continue
             facts = key_facts(sentence) - set(words(question))
-            anchors = _anchors(sentence, question)
+            anchors = _anchors(sentence, question) if ANCHOR_SHARE > 0 else set()
             supports = {n: _support(new or claimed, facts, candidates[n], anchors) for n in by_n}
             kept = [n for n in cited if n in by_n and supports[n].score >= threshold]
             if not kept and (cited or new):
@@ -249,7 +252,7 @@ def _support(
     new: set[str],
     facts: set[str],
     candidates: list[_Candidate],
-    anchors: frozenset[str] | set[str] = frozenset(),
+    anchors: AbstractSet[str] = frozenset(),
 ) -> Support:
     """How well the best of one source's sentences supports a claim: the share of its
     new words a sentence has, or 0.8 of what it has with the sentence before or after
@@ -262,8 +265,8 @@ def _support(
     weights = {w: (2.0 if w in facts else 1.0) for w in new | facts}
     total = sum(weights.values())
     for candidate in candidates:
-        for unit, stems, weight in candidate.units:
-            if anchors and len(anchors & stems) < ANCHOR_SHARE * len(anchors):
+        for k, (unit, weight) in enumerate(candidate.units):
+            if anchors and len(anchors & candidate.stems[k]) < ANCHOR_SHARE * len(anchors):
                 continue
             score = weight * sum(v for w, v in weights.items() if w in unit) / total
             if score > best.score:
