@@ -78,6 +78,9 @@ class Settings(BaseSettings):
     # A citation is kept only where source n supports its sentence at least this much
     # (share of the sentence's new words in one source sentence; assistant/verify.py).
     citation_threshold: float = 0.5
+    # A kept citation stays only where the model's P(the cited sentence states the
+    # answer sentence) reaches this (assistant/claims.py); 0 turns the check off.
+    claim_threshold: float = 0.0
     # Refuse when the model's P(the sources answer the question) is below this; unset,
     # the threshold calibrated for the local model chosen (0.8 for the default, and for
     # models served elsewhere), see assistant/models.py and BENCHMARKS.md.

@@ -26,6 +26,7 @@ from langchain_core.runnables.config import run_in_executor
 
 from assistant.answerability import yes_probability
 from assistant.citations import is_refusal
+from assistant.claims import ClaimCheck
 from assistant.dates import DateWindow, question_window
 from assistant.errors import (
     AssistantError,
@@ -40,7 +41,7 @@ from assistant.followup import clean_rewrite, conversation, leans_on_history, na
 from assistant.models import refusal_threshold
 from assistant.prompts import Prompts
 from assistant.retrieval import HybridRetriever
-from assistant.staleness import covers_recent, outdated
+from assistant.staleness import covers_recent, dated, outdated
 from assistant.support import support_share
 from assistant.types import Answer, AnswerPart, Filters, Question, Timings, final_answer
 from assistant.verify import verify
@@ -266,7 +267,7 @@ class NewsQA(Runnable[QuestionInput, AnswerPart]):
         for delta in self._generate(prepared.messages, config, prepared):
             raw += delta
             yield delta
-        yield self._finish(prepared, raw)
+        yield self._finish(prepared, raw, config)
 
     async def _aanswer_parts(
         self,
@@ -294,7 +295,7 @@ class NewsQA(Runnable[QuestionInput, AnswerPart]):
                     if delta:
                         raw += delta
                         yield delta
-        yield await run_in_executor(config, self._finish, prepared, raw)
+        yield await run_in_executor(config, self._finish, prepared, raw, config)
 
     def _prepare(self, question: Question, config: RunnableConfig) -> _Prepared:
         """Retrieve, pick the passages the model reads, and ask the model whether they
@@ -342,7 +343,9 @@ class NewsQA(Runnable[QuestionInput, AnswerPart]):
             timings.total_s = time.perf_counter() - started
         return prepared
 
-    def _finish(self, prepared: _Prepared, raw: str) -> Answer:
+    def _finish(
+        self, prepared: _Prepared, raw: str, config: RunnableConfig | None = None
+    ) -> Answer:
         """The checked answer: refused when the model said it cannot tell or its facts
         are in no source; otherwise its citations verified against the sources."""
         timings = prepared.timings
@@ -356,16 +359,28 @@ class NewsQA(Runnable[QuestionInput, AnswerPart]):
             or restates(raw, prepared.question.history, question)
         ):
             return self._refusal(prepared)
+        claims = None
+        if self.settings.claim_threshold > 0:
+            claims = ClaimCheck(self.llm, self.prompts, self.settings.claim_threshold, config)
         answer, citations = verify(
-            raw, question, prepared.sources, self.settings.citation_threshold
+            raw, question, prepared.sources, self.settings.citation_threshold, claims
         )
+        if claims is not None:
+            timings.claims_s = claims.seconds
+            timings.total_s += claims.seconds
         if not citations:  # no shown sentence supports any of it
             return self._refusal(prepared)
         as_of = prepared.question.as_of or date.today()
-        if prepared.current_news and outdated(
-            (c.published for c in citations), as_of, self.settings.stale_days
+        cited = [c.published for c in citations]
+        if (
+            self.settings.stale_days > 0
+            and outdated(cited, as_of, self.settings.stale_days)
+            and not question_window(question, as_of)
         ):
-            return self._refusal(prepared)
+            if prepared.current_news:
+                return self._refusal(prepared)
+            # An archive without this period's news: answered, saying how old it is.
+            answer = dated(answer, max(d for d in cited if d is not None))
         return Answer(
             answer=answer,
             refused=False,

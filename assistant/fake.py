@@ -34,8 +34,10 @@ class ScriptedChatModel(BaseChatModel):
     replies: list[str] = Field(default_factory=list)
     prompts: list[list[BaseMessage]] = Field(default_factory=list)
     echo: bool = False
-    # What the answerability check returns, and the check prompts it was shown.
+    # What the yes/no checks (answerability, claims) return: ``confidences`` in order,
+    # then ``confidence``; and the check prompts they were shown.
     confidence: float = 1.0
+    confidences: list[float] = Field(default_factory=list)
     checks: list[list[tuple[str, str]]] = Field(default_factory=list)
     # False: like a server without logprobs, the check gets a plain "Yes" or "No".
     logprobs: bool = True
@@ -44,12 +46,16 @@ class ScriptedChatModel(BaseChatModel):
     def _llm_type(self) -> str:
         return "newsqa-scripted"
 
+    def _next_confidence(self) -> float:
+        return self.confidences.pop(0) if self.confidences else self.confidence
+
     def _check_reply(self, messages: list[BaseMessage]) -> AIMessage:
         self.checks.append([(m.type, str(m.content)) for m in messages])
-        word = "Yes" if self.confidence >= 0.5 else "No"
+        confidence = self._next_confidence()
+        word = "Yes" if confidence >= 0.5 else "No"
         if not self.logprobs:
             return AIMessage(content=word)
-        shares = {"Yes": self.confidence, "No": 1.0 - self.confidence}
+        shares = {"Yes": confidence, "No": 1.0 - confidence}
         # A server lists only the likeliest alternatives: none with probability 0.
         top = [{"token": t, "logprob": math.log(p)} for t, p in shares.items() if p > 0]
         first = {"token": word, "logprob": math.log(shares[word]), "top_logprobs": top}
@@ -119,7 +125,7 @@ class RecordingChatModel(ScriptedChatModel):
 
     def yes_probability(self, messages: list[tuple[str, str]]) -> float:
         self.checks.append(list(messages))
-        return self.confidence
+        return self._next_confidence()
 
 
 _COMPUTES_P_YES: type[YesProbability] = RecordingChatModel  # checked by mypy

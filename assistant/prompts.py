@@ -7,7 +7,8 @@ share the context verbatim, so llama.cpp evaluates it once and the second prompt
 only its instruction. Measured on the default 1.5B model: instructions placed after the
 question work far better than a system prompt, and a "reply exactly <refusal>" rule
 makes it refuse answerable questions, so refusal is decided by the check instead.
-``standalone.txt`` rewrites a follow-up as a question that stands on its own.
+``standalone.txt`` rewrites a follow-up as a question that stands on its own;
+``claim.txt`` asks whether one cited sentence states an answer sentence.
 Loading checks each file's placeholders, so a wording change cannot drop the sources.
 """
 
@@ -27,6 +28,7 @@ _EXPECTED = {
     "answer.txt": set(),
     "refusal.txt": set(),
     "standalone.txt": {"conversation", "question"},
+    "claim.txt": {"claim", "text"},
 }
 
 
@@ -45,6 +47,7 @@ class Prompts:
     answer: str
     refusal: str
     standalone: str
+    claim: str
 
     def _messages(self, sources: str, question: str, instruction: str) -> Messages:
         context = self.context.format(sources=sources, question=question)
@@ -60,6 +63,10 @@ class Prompts:
         """The rewrite of a follow-up as a standalone question (``assistant/followup.py``)."""
         text = self.standalone.format(conversation=conversation, question=question)
         return [("system", self.system), ("human", text)]
+
+    def claim_messages(self, *, claim: str, text: str) -> Messages:
+        """Whether ``text`` supports the answer sentence ``claim`` (``assistant/claims.py``)."""
+        return [("system", self.system), ("human", self.claim.format(claim=claim, text=text))]
 
 
 def load_prompts(directory: Path = PROMPTS_DIR) -> Prompts:

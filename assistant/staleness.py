@@ -7,8 +7,8 @@ the question), an answer whose every cited article is more than ``stale_days`` o
 answers an older story: on the 2026 web corpus the rule refused 19 wrong answers and 4
 right ones of 84 (BENCHMARKS.md, issue #25), so the chain refuses it. A collection
 with nothing recent on the question (an archive) is answered from what it has, and the
-citations carry their dates. A question that names a period is left to its window
-(``assistant/dates.py``).
+answer says the date of its newest source (``dated``), not only its citations. A
+question that names a period is left to its window (``assistant/dates.py``).
 """
 
 from __future__ import annotations
@@ -34,3 +34,9 @@ def outdated(cited: Iterable[date | None], as_of: date, stale_days: int) -> bool
     dates = list(cited)
     oldest_fresh = as_of - timedelta(days=stale_days)
     return bool(dates) and all(d is not None and d < oldest_fresh for d in dates)
+
+
+def dated(answer: str, published: date) -> str:
+    """The answer with the day of the reports it comes from said in its text:
+    "... [1]. (Reported on 3 March 2025.)"."""
+    return f"{answer} (Reported on {published.day} {published:%B %Y}.)"

@@ -61,6 +61,7 @@ class Timings(BaseModel):
     retrieval_s: float = 0.0
     check_s: float = 0.0  # the model's "do the sources answer it?" pass
     generation_s: float = 0.0
+    claims_s: float = 0.0  # the model's "does the cited sentence state it?" checks
     ttft_s: float | None = None  # time to first generated token
     total_s: float = 0.0
     prompt_tokens: int = 0

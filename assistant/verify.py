@@ -31,8 +31,9 @@ dropped with its citations.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from collections.abc import Set as AbstractSet
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import cached_property
 
 from assistant.evidence import Source
@@ -85,6 +86,12 @@ ADD_THRESHOLD = 0.75  # least support for a citation on a sentence the model lef
 # each (BENCHMARKS.md, issue #25), so it waits for a check that reads paraphrases.
 ANCHOR_SHARE = 0.0
 STEM_CHARS = 5
+CLAIM_TRIES = 3  # a source's supporting texts put to the claim check, best first
+# A page sentence without a lowercase word (clock words and "de"/"of" aside) is a
+# dateline, timestamp or byline, not a claim (``states_something``).
+CLAIM_LOWER_WORDS = 1
+_LOWER_WORD = re.compile(r"(?<![\w'’.-])[a-z][a-z'’-]+\b")
+_CLOCK_WORDS = frozenset({"am", "pm", "et", "pt", "est", "edt", "gmt", "utc", "de", "of"})
 _SUFFIX = re.compile(r"(?:ing|ed|es|s|ion|ions|ly)$")
 
 
@@ -95,8 +102,9 @@ class _Candidate:
     end: int | None
     words: frozenset[str]
     # its words with those of the sentence before it, and with those of the one after:
-    # facts split over two adjacent sentences
+    # facts split over two adjacent sentences; and each pair's text
     pairs: tuple[frozenset[str], ...]
+    pair_texts: tuple[str, ...] = ()
 
     @cached_property
     def units(self) -> tuple[tuple[frozenset[str], float], ...]:
@@ -113,15 +121,36 @@ class _Candidate:
 class Support:
     score: float
     candidate: _Candidate | None
+    unit: int = 0  # 0: the sentence alone; k: with the neighbour of its pair k - 1
+    # the source's next best supports (other texts), tried when the model says this
+    # one does not state the claim (``_stated``)
+    others: tuple[Support, ...] = ()
+
+    @property
+    def text(self) -> str:
+        """What supports the claim: the sentence, or the two adjacent sentences."""
+        if self.candidate is None:
+            return ""
+        if self.unit and self.unit <= len(self.candidate.pair_texts):
+            return self.candidate.pair_texts[self.unit - 1]
+        return self.candidate.text
 
 
 def verify(
-    answer: str, question: str, sources: list[Source], threshold: float
+    answer: str,
+    question: str,
+    sources: list[Source],
+    threshold: float,
+    states: Callable[[str, str], bool] | None = None,
 ) -> tuple[str, list[Citation]]:
-    """The answer with its markers checked, moved or dropped, and its citations."""
+    """The answer with its markers checked, moved or dropped, and its citations. With
+    ``states`` (``assistant/claims.py``), a kept citation stays only where
+    ``states(sentence, supporting text)`` says its sentence (or two adjacent) states
+    the claim, and a sentence whose every citation fails goes."""
     by_n = {s.n: s for s in sources}
     candidates = {s.n: _candidates(s) for s in sources}
     asked = claim_words(question)
+    tries = CLAIM_TRIES if states is not None else 1  # texts of a source to put to it
     rebuilt: list[str] = []
     quotes: dict[int, tuple[float, _Candidate]] = {}
     topic: set[str] | None = None  # the question's and the first sentence's words
@@ -144,7 +173,9 @@ def verify(
                 continue
             facts = key_facts(sentence) - set(words(question))
             anchors = _anchors(sentence, question) if ANCHOR_SHARE > 0 else set()
-            supports = {n: _support(new or claimed, facts, candidates[n], anchors) for n in by_n}
+            supports = {
+                n: _support(new or claimed, facts, candidates[n], anchors, tries) for n in by_n
+            }
             kept = [n for n in cited if n in by_n and supports[n].score >= threshold]
             if not kept and (cited or new):
                 best = max(supports, key=lambda n: supports[n].score, default=None)
@@ -154,6 +185,10 @@ def verify(
                 break
         else:
             sentence = whole  # no head is supported either: the sentence as it was
+        if states is not None and kept:
+            kept = [n for n in kept if _stated(states, sentence, supports, n, threshold)]
+            if not kept:
+                continue  # what it cites does not say it: the claim goes
         if topic is None:
             topic, answered_from = _topic_words(question) | _topic_words(sentence), set(kept)
         elif kept and not topic & _topic_words(sentence) and not answered_from & set(kept):
@@ -216,15 +251,36 @@ def _sentences(answer: str) -> list[tuple[str, list[int]]]:
     return pieces
 
 
+def states_something(sentence: str) -> bool:
+    """Whether a page's sentence can state a claim: not a question ("What can dolphins
+    do?"), and not a dateline, timestamp or byline ("Updated April 12, 2026, 7:53 p.m.
+    ET", "Kyiv, Ukraine —", "– Jane Doe, USA TODAY"), which has no lowercase word but
+    clock words and name particles, nor a title-case line ("Trump Signs Bill"). On a web
+    page the lexically best sentence is often one of them, sharing the answer's name or
+    date and saying nothing of it."""
+    text = sentence.strip()
+    if text.endswith("?"):
+        return False
+    lower = [w for w in _LOWER_WORD.findall(text) if w not in _CLOCK_WORDS]
+    return len(lower) >= CLAIM_LOWER_WORDS
+
+
 def _candidates(source: Source) -> list[_Candidate]:
     found = []
     for passage in source.passages:
         spans = sentence_spans(passage.text)
         texts = [passage.text[s:e] for s, e in spans]
         sets = [frozenset(words(t)) for t in texts]
+        stating = [states_something(t) for t in texts]
         for i, (s, e) in enumerate(spans):
-            pairs = tuple(sets[i] | sets[j] for j in (i - 1, i + 1) if 0 <= j < len(sets))
-            found.append(_Candidate(texts[i], passage.start + s, passage.start + e, sets[i], pairs))
+            if not stating[i]:
+                continue
+            near = [j for j in (i - 1, i + 1) if 0 <= j < len(sets) and stating[j]]
+            pairs = tuple(sets[i] | sets[j] for j in near)
+            joined = tuple(passage.text[spans[min(i, j)][0] : spans[max(i, j)][1]] for j in near)
+            found.append(
+                _Candidate(texts[i], passage.start + s, passage.start + e, sets[i], pairs, joined)
+            )
     if source.title:  # last: a body sentence that supports as well is the better quote
         title = frozenset(words(source.title))
         found.append(_Candidate(source.title, None, None, title, ()))
@@ -253,25 +309,58 @@ def _support(
     facts: set[str],
     candidates: list[_Candidate],
     anchors: AbstractSet[str] = frozenset(),
+    tries: int = 1,
 ) -> Support:
     """How well the best of one source's sentences supports a claim: the share of its
     new words a sentence has, or 0.8 of what it has with the sentence before or after
-    it. With ``anchors``, a sentence (or pair) counts only when it also holds
+    it, with up to ``tries`` - 1 next best other texts as its ``others``. With
+    ``anchors``, a sentence (or pair) counts only when it also holds
     ``ANCHOR_SHARE`` of them: one that has the answer's names and numbers but says
     nothing of the question's subject or what happened to it states another claim."""
-    best = Support(0.0, None)
     if not new:
-        return best
+        return Support(0.0, None)
     weights = {w: (2.0 if w in facts else 1.0) for w in new | facts}
     total = sum(weights.values())
+    found: list[Support] = []
     for candidate in candidates:
         for k, (unit, weight) in enumerate(candidate.units):
             if anchors and len(anchors & candidate.stems[k]) < ANCHOR_SHARE * len(anchors):
                 continue
             score = weight * sum(v for w, v in weights.items() if w in unit) / total
-            if score > best.score:
-                best = Support(score, candidate)
-    return best
+            if score > 0:
+                found.append(Support(score, candidate, k))
+    if not found:
+        return Support(0.0, None)
+    if tries <= 1:
+        return max(found, key=lambda s: s.score)  # the earliest of equals
+    # The best first (the earliest of equals), then the next best other texts.
+    ranked = sorted(found, key=lambda s: -s.score)
+    best, texts = ranked[0], {ranked[0].text}
+    others: list[Support] = []
+    for support in ranked[1:]:
+        if len(others) >= tries - 1:
+            break
+        if support.text not in texts:
+            texts.add(support.text)
+            others.append(support)
+    return replace(best, others=tuple(others))
+
+
+def _stated(
+    states: Callable[[str, str], bool],
+    sentence: str,
+    supports: dict[int, Support],
+    n: int,
+    threshold: float,
+) -> bool:
+    """Whether source n's best supporting text, or one of its next best that reach
+    ``threshold``, states the sentence; the one that does becomes its support."""
+    support = supports[n]
+    for tried in (support, *(o for o in support.others if o.score >= threshold)):
+        if states(sentence, tried.text):
+            supports[n] = tried
+            return True
+    return False
 
 
 def _with_markers(sentence: str, numbers: list[int]) -> str:

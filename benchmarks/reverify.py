@@ -29,6 +29,7 @@ sys.path.insert(0, str(ROOT))
 
 from assistant import build_chain, verify  # noqa: E402
 from assistant.chain import _Prepared  # noqa: E402
+from assistant.claims import ClaimCheck  # noqa: E402
 from assistant.evidence import render_sources  # noqa: E402
 from assistant.types import Timings  # noqa: E402
 from eval.runner import load_results  # noqa: E402
@@ -61,6 +62,17 @@ def main() -> None:
         "--anchor-share", type=float, help="verify.ANCHOR_SHARE for the replay (0: off)"
     )
     parser.add_argument("--stale-days", type=int, help="NEWSQA_STALE_DAYS for the replay (0: off)")
+    parser.add_argument(
+        "--claim-threshold",
+        type=float,
+        help="NEWSQA_CLAIM_THRESHOLD for the replay (0: off; above it, the model is loaded)",
+    )
+    parser.add_argument(
+        "--claims-cache",
+        type=Path,
+        help="a JSONL file of the claim checks' P(yes), read and added to: a replay at "
+        "another threshold asks the model only for pairs not in it",
+    )
     args = parser.parse_args()
     if args.anchor_share is not None:
         verify.ANCHOR_SHARE = args.anchor_share
@@ -69,6 +81,10 @@ def main() -> None:
         settings = settings.model_copy(update={"collection": args.collection})
     if args.stale_days is not None:
         settings = settings.model_copy(update={"stale_days": args.stale_days})
+    if args.claim_threshold is not None:
+        settings = settings.model_copy(update={"claim_threshold": args.claim_threshold})
+    if args.claims_cache:
+        _cache_claims(args.claims_cache)
     chain = build_chain(settings, progress=False)
     items = {item.id: item for item in load_set(args.set)}
     run = [r for r in load_results(args.run / "results.jsonl") if r["id"] in items]
@@ -86,6 +102,7 @@ def main() -> None:
                 refused=answer.refused,
                 citations=[c.article_id for c in answer.citations],
                 quotes=[c.quote for c in answer.citations],
+                claims_s=answer.timings.claims_s,
                 correct=is_correct(
                     answer.answer,
                     answer.refused,
@@ -114,6 +131,36 @@ def main() -> None:
         )
     if args.out:
         args.out.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in replayed))
+
+
+def _cache_claims(path: Path) -> None:
+    """The claim checks' probabilities kept in ``path`` by (claim, text): the same
+    pair gets the same P(yes) from the model, so a replay at a higher threshold asks
+    only for the texts it tries beyond those a lower one tried."""
+    known: dict[tuple[str, str], tuple[float, float]] = {}  # (P(yes), seconds it took)
+    if path.exists():
+        for line in path.read_text().splitlines():
+            row = json.loads(line)
+            known[(row["claim"], row["text"])] = (row["p"], row["s"])
+    asked = ClaimCheck.probability
+
+    def probability(self: ClaimCheck, claim: str, text: str) -> float:
+        key = (claim, text)
+        if key in self.seen:
+            return self.seen[key]
+        if key not in known:
+            before = self.seconds
+            p = asked(self, claim, text)
+            known[key] = (p, self.seconds - before)
+            with path.open("a") as out:
+                row = {"claim": claim, "text": text, "p": p, "s": known[key][1]}
+                out.write(json.dumps(row) + "\n")
+        else:  # the time the model took for it, as if asked again
+            self.seen[key] = known[key][0]
+            self.seconds += known[key][1]
+        return known[key][0]
+
+    ClaimCheck.probability = probability  # type: ignore[method-assign]
 
 
 def _refused_before(record: dict[str, Any]) -> bool:

@@ -49,7 +49,7 @@ def test_answer_cites_the_source_with_a_quote(
     reply = "Eight police officers and five representatives died [1]."
     chain, _ = _chain(settings, embeddings, reply)
     answer = chain.invoke("How many officers died in the Coatepec Harinas ambush?")
-    assert answer.answer == reply
+    assert answer.answer == f"{reply} (Reported on 19 March 2021.)"  # old news, dated
     assert not answer.refused
     assert answer.retrieved[0] == AMBUSH and set(answer.retrieved) == {AMBUSH, CANDIDATE}
     [citation] = answer.citations
@@ -150,7 +150,8 @@ def test_markers_that_point_at_no_source_are_removed(
     indexed: NewsCollection, settings: Settings, embeddings: CountingEmbeddings
 ) -> None:
     chain, _ = _chain(settings, embeddings, "Thirteen officers [1][7], said [9] officials [2, 8].")
-    answer = chain.invoke("How many officers died in the Coatepec Harinas ambush?")
+    asked = "How many officers died in the Coatepec Harinas ambush?"
+    answer = chain.invoke(Question(question=asked, as_of=date(2021, 3, 24)))
     # Markers gather at the end of their sentence; those naming no shown source go.
     assert answer.answer == "Thirteen officers, said officials [1][2]."
     assert [c.n for c in answer.citations] == [1, 2]
@@ -315,7 +316,38 @@ def test_an_answer_only_from_older_news_is_refused_where_this_periods_news_was_f
     # Asked years later nothing retrieved is of the period (an archive): answered.
     archive = chain.invoke(Question(question=asked, as_of=date(2026, 6, 1)))
     assert not archive.refused and archive.citations[0].published == date(2021, 3, 19)
+    # ... saying in its text how old its news is.
+    assert archive.answer.endswith("(Reported on 19 March 2021.)")
+    assert not named.answer.endswith(")")
     # Off, as the older default behaved.
     off = settings.model_copy(update={"stale_days": 0})
     chain, _ = _chain(off, embeddings, reply, reply)
     assert not chain.invoke(Question(question=asked, as_of=date(2021, 3, 24))).refused
+
+
+def test_a_sentence_the_model_says_its_source_does_not_state_is_dropped(
+    indexed: NewsCollection, settings: Settings, embeddings: CountingEmbeddings
+) -> None:
+    asked = "How many officers died in the Coatepec Harinas ambush?"
+    reply = "Eight police officers and five representatives died [1]."
+    checked = settings.model_copy(update={"claim_threshold": 0.5})
+    chain, llm = _chain(checked, embeddings, reply, reply)
+    # The answerability check says yes; the claim check says the cited text (and each
+    # next best text of that source) does not state the sentence: refused.
+    llm.confidences = [0.9, 0.2, 0.2, 0.2]
+    refused = chain.invoke(Question(question=asked))
+    assert refused.refused and not refused.citations
+    claim_prompts = llm.checks[1:]
+    assert len(claim_prompts) >= 2
+    assert all("Statement: Eight police officers" in p[-1][1] for p in claim_prompts)
+    assert len({p[-1][1] for p in claim_prompts}) == len(claim_prompts)  # other texts tried
+    assert refused.timings.claims_s > 0
+    # Said yes for the second best text: answered, quoting that text.
+    llm.checks.clear()
+    llm.confidences = [0.9, 0.2, 0.8]
+    answered = chain.invoke(Question(question=asked))
+    assert not answered.refused and answered.citations[0].article_id == AMBUSH
+    assert answered.citations[0].quote in llm.checks[2][-1][1]
+    # Off (the default): no claim prompt is asked.
+    chain, llm = _chain(settings, embeddings, reply)
+    assert not chain.invoke(Question(question=asked)).refused and len(llm.checks) == 1

@@ -4,7 +4,7 @@ from datetime import date
 
 from langchain_core.documents import Document
 
-from assistant.staleness import covers_recent, outdated
+from assistant.staleness import covers_recent, dated, outdated
 from index.collection import day_number
 
 
@@ -27,3 +27,7 @@ def test_outdated_needs_every_cited_article_dated_and_old() -> None:
     assert not outdated([date(2024, 5, 1), date(2026, 5, 6)], as_of, 30)  # one of the period
     assert not outdated([date(2024, 5, 1), None], as_of, 30)  # undated: unknown, not old
     assert not outdated([], as_of, 30)
+
+
+def test_an_answer_from_older_news_says_its_date() -> None:
+    assert dated("13 died [1].", date(2025, 3, 3)) == "13 died [1]. (Reported on 3 March 2025.)"

@@ -6,7 +6,7 @@ import pytest
 
 import assistant.verify as verify_module
 from assistant.evidence import Passage, Source
-from assistant.verify import verify
+from assistant.verify import states_something, verify
 
 AMBUSH_TEXT = (
     "Gunmen ambushed a police convoy in Coatepec Harinas on Thursday. "
@@ -169,3 +169,41 @@ def test_a_claim_is_supported_only_where_its_source_states_it(
     text, citations = verify("G7 leaders met in Evian [2].", question, [blog, report], 0.5)
     assert text == "G7 leaders met in Evian [2]."
     assert citations[0].quote == "G7 leaders met in Evian, France, on Monday."
+
+
+def test_datelines_bylines_and_questions_are_not_quoted() -> None:
+    for said in (
+        "Updated April 12, 2026, 7:53 p.m. ET",
+        "Kyiv, Ukraine —",
+        "– Jane Doe, USA TODAY",
+        "What can dolphins do?",
+    ):
+        assert not states_something(said), said
+    for said in ("Police killed 13.", "Thirteen officers died in the attack, officials said."):
+        assert states_something(said), said
+    # A page's timestamp has every word of this claim, and says nothing of it.
+    text = "Updated March 19, 2021, 7:53 p.m. ET\n\nOfficials gave no figures."
+    source = _source(1, "ambush", "Police convoy attacked", text)
+    assert verify("The report was updated March 19, 2021 [1].", QUESTION, [source], 0.5)[1] == []
+
+
+def test_a_claim_check_that_says_no_drops_the_sentence_and_tries_the_next_text() -> None:
+    asked: list[tuple[str, str]] = []
+
+    def states(claim: str, text: str) -> bool:
+        asked.append((claim, text))
+        return "southwest" in text and "Thirteen" not in text
+
+    reply = "Thirteen officers died [2]. The convoy was 40 miles southwest of Mexico City [2]."
+    text, citations = verify(reply, QUESTION, SOURCES, 0.5, states)
+    assert text == "The convoy was 40 miles southwest of Mexico City [2]."
+    assert [c.quote for c in citations] == [
+        "The convoy was patrolling about 40 miles southwest of Mexico City."
+    ]
+    # The first sentence's best text, then its next best of source 2, were tried.
+    tried = [t for c, t in asked if c == "Thirteen officers died."]
+    assert tried[0] == "Thirteen officers died in the attack, officials said." and len(tried) >= 2
+    assert verify("Thirteen officers died [2].", QUESTION, SOURCES, 0.5, lambda c, t: False) == (
+        "",
+        [],
+    )
