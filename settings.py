@@ -79,7 +79,8 @@ class Settings(BaseSettings):
     # (share of the sentence's new words in one source sentence; assistant/verify.py).
     citation_threshold: float = 0.5
     # A kept citation stays only where the model's P(the cited sentence states the
-    # answer sentence) reaches this (assistant/claims.py); 0 turns the check off.
+    # answer sentence) reaches this (assistant/claims.py); 0, the default, is off: with
+    # the default 1.5B model it refused right answers too (BENCHMARKS.md, issue #25).
     claim_threshold: float = 0.0
     # Refuse when the model's P(the sources answer the question) is below this; unset,
     # the threshold calibrated for the local model chosen (0.8 for the default, and for
