@@ -53,6 +53,7 @@ from assistant.openai_types import (
 )
 from assistant.public_ids import shown_answer
 from assistant.slot import RETRY_AFTER_S, GenerationSlot, ModelLoading
+from assistant.staleness import split_dated
 from assistant.types import Answer, Question
 from assistant.words import MARKER_GROUP, words
 from index.collection import collection_names
@@ -228,8 +229,10 @@ class _Routes:
         replaced = bool(draft.strip()) and draft.strip() != answer.answer.strip()
         if not draft.strip():
             yield event({"content": answer.answer})
-        elif not same_words(draft, answer.answer):
+        elif not same_words(draft, split_dated(answer.answer)[0]):
             yield event({"content": f"\n\nChecked answer: {answer.answer}"})
+        elif split_dated(answer.answer)[1]:  # the same answer, dated: only the date follows
+            yield event({"content": split_dated(answer.answer)[1]})
         more = {"draft_replaced": replaced, "answer": answer.answer}
         yield event({}, "stop", newsqa=extension(answer, collection, **more))
         if include_usage:

@@ -13,6 +13,7 @@ question that names a period is left to its window (``assistant/dates.py``).
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from datetime import date, timedelta
 
@@ -40,3 +41,12 @@ def dated(answer: str, published: date) -> str:
     """The answer with the day of the reports it comes from said in its text:
     "... [1]. (Reported on 3 March 2025.)"."""
     return f"{answer} (Reported on {published.day} {published:%B %Y}.)"
+
+
+_DATED = re.compile(r" \(Reported on [^()]*\.\)$")
+
+
+def split_dated(answer: str) -> tuple[str, str]:
+    """The answer without what ``dated`` added, and that addition ("" if none)."""
+    match = _DATED.search(answer)
+    return (answer[: match.start()], match.group()) if match else (answer, "")
