@@ -229,10 +229,10 @@ class _Routes:
         replaced = bool(draft.strip()) and draft.strip() != answer.answer.strip()
         if not draft.strip():
             yield event({"content": answer.answer})
-        elif not same_words(draft, split_dated(answer.answer)[0]):
+        elif not same_words(draft, (undated := split_dated(answer.answer))[0]):
             yield event({"content": f"\n\nChecked answer: {answer.answer}"})
-        elif split_dated(answer.answer)[1]:  # the same answer, dated: only the date follows
-            yield event({"content": split_dated(answer.answer)[1]})
+        elif undated[1]:  # the same answer, dated: only the date follows
+            yield event({"content": undated[1]})
         more = {"draft_replaced": replaced, "answer": answer.answer}
         yield event({}, "stop", newsqa=extension(answer, collection, **more))
         if include_usage:
