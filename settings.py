@@ -66,6 +66,9 @@ class Settings(BaseSettings):
     # A current expression ("this week", "yesterday", "on Tuesday", "this month") also
     # filters: only articles published in its window are read; none there, a refusal.
     strict_dates: bool = True
+    # Where nothing of a current window was retrieved, the relaxed_days before its end
+    # are read instead, and the answer says the date of its reports; 0: refused.
+    relaxed_days: int = 30
     recency_days: int = 30
     recency_weight: float = 0.5
     # A question that names no period is about the news before as_of: where articles

@@ -37,6 +37,12 @@ def outdated(cited: Iterable[date | None], as_of: date, stale_days: int) -> bool
     return bool(dates) and all(d is not None and d < oldest_fresh for d in dates)
 
 
+def outside(cited: Iterable[date | None], start: date, end: date) -> bool:
+    """Whether every cited article is dated, and published outside ``start``..``end``."""
+    dates = list(cited)
+    return bool(dates) and all(d is not None and not start <= d <= end for d in dates)
+
+
 def dated(answer: str, published: date) -> str:
     """The answer with the day of the reports it comes from said in its text:
     "... [1]. (Reported on 3 March 2025.)"."""

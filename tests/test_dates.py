@@ -115,13 +115,13 @@ def test_this_week_prefers_the_story_published_this_week(
 def test_a_current_window_reads_only_its_articles(
     settings: Settings, embeddings: CountingEmbeddings, tmp_path: Path
 ) -> None:
-    """A "this week" question with only an older story on the topic is refused without
-    asking the model; with strict dates off, the older story is read."""
+    """A "this week" question with only a story months older on the topic is refused
+    without asking the model; with strict dates off, the older story is read."""
     collection = _indexed(
         settings,
         embeddings,
         tmp_path,
-        _story("old", "2022-05-20", "Storm Alma hits Pinewood", ALMA),
+        _story("old", "2022-03-20", "Storm Alma hits Pinewood", ALMA),
     )
     model = RecordingChatModel(echo=True)
     chain = build_chain(settings, llm=model, embeddings=embeddings)
@@ -134,6 +134,29 @@ def test_a_current_window_reads_only_its_articles(
     answer = loose.invoke(asked)
     assert not answer.refused and answer.retrieved == ["old"]
     assert "Storm Alma" in answer.answer
+    collection.close()
+
+
+def test_nothing_in_the_window_reads_the_weeks_before_and_says_their_date(
+    settings: Settings, embeddings: CountingEmbeddings, tmp_path: Path
+) -> None:
+    """Relaxed, not refused: with nothing of this week, a story of the ``relaxed_days``
+    before it is read, and the answer says when it was reported."""
+    collection = _indexed(
+        settings,
+        embeddings,
+        tmp_path,
+        _story("may", "2022-05-20", "Storm Alma hits Pinewood", ALMA),
+    )
+    model = RecordingChatModel(echo=True)
+    asked = Question(question="Which storm hit the coast of Pinewood this week?", as_of=AS_OF)
+    answer = build_chain(settings, llm=model, embeddings=embeddings).invoke(asked)
+    assert not answer.refused and answer.retrieved == ["may"]
+    assert "Storm Alma" in answer.answer
+    assert answer.answer.endswith("(Reported on 20 May 2022.)")
+    refusing = settings.model_copy(update={"relaxed_days": 0})
+    answer = build_chain(refusing, llm=model, embeddings=embeddings).invoke(asked)
+    assert answer.refused and answer.retrieved == []
     collection.close()
 
 

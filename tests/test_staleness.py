@@ -4,7 +4,7 @@ from datetime import date
 
 from langchain_core.documents import Document
 
-from assistant.staleness import covers_recent, dated, outdated
+from assistant.staleness import covers_recent, dated, outdated, outside
 from index.collection import day_number
 
 
@@ -27,6 +27,14 @@ def test_outdated_needs_every_cited_article_dated_and_old() -> None:
     assert not outdated([date(2024, 5, 1), date(2026, 5, 6)], as_of, 30)  # one of the period
     assert not outdated([date(2024, 5, 1), None], as_of, 30)  # undated: unknown, not old
     assert not outdated([], as_of, 30)
+
+
+def test_outside_needs_every_cited_article_dated_and_out_of_the_window() -> None:
+    start, end = date(2026, 5, 15), date(2026, 5, 22)
+    assert outside([date(2026, 4, 23), date(2026, 5, 23)], start, end)
+    assert not outside([date(2026, 4, 23), date(2026, 5, 15)], start, end)  # one in it
+    assert not outside([date(2026, 4, 23), None], start, end)  # undated: unknown
+    assert not outside([], start, end)
 
 
 def test_an_answer_from_older_news_says_its_date() -> None:
