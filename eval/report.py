@@ -17,6 +17,7 @@ METRICS = [
     "hits_at_5",
     "mrr_at_10",
     "answer_hits_at_5",
+    "passage_recall",
     "citation_precision",
     "grounded_right_answers",
     "verified_quote_rate",

@@ -19,6 +19,7 @@ from typing import Any, BinaryIO, Protocol
 from langchain_core.documents import Document
 from tqdm import tqdm
 
+from assistant.evidence import render_sources
 from assistant.types import Answer, Question, final_answer
 from eval.scoring import is_correct, names, rank_of_gold
 from eval.sets import EvalItem
@@ -139,6 +140,7 @@ def _one(
     # Retrieval-only runs also rank the first article that names the answer.
     bears_answer = retrieval_only and item.answerable and bool(item.answer)
     named: int | None = None
+    shown: bool | None = None
     drafted: list[str] = []  # the model's streamed draft, before the checks
     try:
         if retrieval_only:
@@ -146,6 +148,7 @@ def _one(
             docs = chain.retrieve(question)
             if bears_answer:
                 named = answer_rank(docs, str(item.answer))
+                shown = answer_shown(chain, question, docs, str(item.answer))
             answer = Answer(
                 answer="",
                 refused=False,
@@ -196,7 +199,21 @@ def _one(
     )
     if bears_answer:  # the gold article counts as bearing the answer too
         record["answer_rank"] = min((k for k in (named, record["gold_rank"]) if k), default=None)
+        if shown is not None:
+            record["answer_shown"] = shown
     return record
+
+
+def answer_shown(
+    chain: Answerer, question: Question, docs: list[Document], gold: str
+) -> bool | None:
+    """Whether the passages the model would read (the chain's ``evidence``, within its
+    token budget) name the gold answer; None for a chain that cannot say (the
+    tutorial pipeline shows whole chunks)."""
+    evidence = getattr(chain, "evidence", None)
+    if evidence is None:
+        return None
+    return names(render_sources(evidence(question, docs)), gold)
 
 
 def answer_rank(docs: list[Document], gold: str) -> int | None:

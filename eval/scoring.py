@@ -105,6 +105,7 @@ def summarise(results: Sequence[dict[str, Any]]) -> dict[str, Any]:
     prompts = [r["prompt_tokens"] for r in done if r.get("prompt_tokens")]
     judged = any("judged" in r for r in scored)  # after python -m eval judge
     answer_ranks = [r["answer_rank"] for r in answerable if "answer_rank" in r]
+    shown = [r["answer_shown"] for r in answerable if "answer_shown" in r]
     return {
         "questions": len(results),
         "errors": len(results) - len(done),
@@ -119,6 +120,8 @@ def summarise(results: Sequence[dict[str, Any]]) -> dict[str, Any]:
         "hits_at_5": _ratio(sum(1 for k in ranks if k and k <= 5), len(with_gold)),
         "mrr_at_10": _ratio(sum(1 / k for k in ranks if k and k <= 10), len(with_gold)),
         "answer_hits_at_5": _ratio(sum(1 for k in answer_ranks if k and k <= 5), len(answer_ranks)),
+        # Passage recall: the answer is in what the model reads, not only retrieved.
+        "passage_recall": _ratio(sum(shown), len(shown)),
         "citation_precision": _ratio(sum(cited), len(cited)),
         "grounded_right_answers": _ratio(
             sum(any(r["citation_gold"]) for r in right if r["gold_sources"]),

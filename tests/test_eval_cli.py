@@ -42,6 +42,9 @@ def test_retrieval_only_run_writes_results_and_reports(tmp_path: Path) -> None:
     assert summary["metrics"]["hits_at_5"] == 1.0 and summary["mode"] == "retrieval-only"
     # Every answerable seed answer is in the retrieved text of the top 5.
     assert summary["metrics"]["answer_hits_at_5"] == 1.0
+    # ... and in the passages the model would read.
+    assert first["answer_shown"] is True
+    assert summary["metrics"]["passage_recall"] == 1.0
     assert summary["corpus"]["articles"] == 2
     assert (out / "report.png").stat().st_size > 5000
     assert "| hits_at_5 | 1.000 |" in (out / "report.md").read_text()
