@@ -146,6 +146,7 @@ def _one(
         if retrieval_only:
             started = time.perf_counter()
             docs = chain.retrieve(question)
+            elapsed = time.perf_counter() - started
             if bears_answer:
                 named = answer_rank(docs, str(item.answer))
                 shown = answer_shown(chain, question, docs, str(item.answer))
@@ -154,7 +155,7 @@ def _one(
                 refused=False,
                 retrieved=list(dict.fromkeys(d.metadata["article_id"] for d in docs)),
             )
-            answer.timings.retrieval_s = answer.timings.total_s = time.perf_counter() - started
+            answer.timings.retrieval_s = answer.timings.total_s = elapsed
         else:
             answer = final_answer(chain.stream(question), on_text=drafted.append)
     except Exception as error:  # recorded, and retried on resume
