@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from datetime import date
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from assistant import Question, build_chain
+from assistant import Answer, Question, build_chain
 from assistant.dates import question_window
 from assistant.fake import RecordingChatModel
 from index.collection import NewsCollection
@@ -112,29 +113,38 @@ def test_this_week_prefers_the_story_published_this_week(
     collection.close()
 
 
+def _ask_this_week(
+    settings: Settings,
+    embeddings: CountingEmbeddings,
+    tmp_path: Path,
+    published: str,
+    **update: Any,
+) -> tuple[Answer, RecordingChatModel]:
+    """ "Which storm hit Pinewood this week?" over one story on Storm Alma, published then."""
+    folder = tmp_path / f"{published}-{len(update)}"
+    folder.mkdir()
+    collection = _indexed(
+        settings, embeddings, folder, _story("alma", published, "Storm Alma hits Pinewood", ALMA)
+    )
+    model = RecordingChatModel(echo=True)
+    chain = build_chain(settings.model_copy(update=update), llm=model, embeddings=embeddings)
+    asked = Question(question="Which storm hit the coast of Pinewood this week?", as_of=AS_OF)
+    try:
+        return chain.invoke(asked), model
+    finally:
+        collection.close()
+
+
 def test_a_current_window_reads_only_its_articles(
     settings: Settings, embeddings: CountingEmbeddings, tmp_path: Path
 ) -> None:
     """A "this week" question with only a story months older on the topic is refused
     without asking the model; with strict dates off, the older story is read."""
-    collection = _indexed(
-        settings,
-        embeddings,
-        tmp_path,
-        _story("old", "2022-03-20", "Storm Alma hits Pinewood", ALMA),
-    )
-    model = RecordingChatModel(echo=True)
-    chain = build_chain(settings, llm=model, embeddings=embeddings)
-    asked = Question(question="Which storm hit the coast of Pinewood this week?", as_of=AS_OF)
-    answer = chain.invoke(asked)
+    answer, model = _ask_this_week(settings, embeddings, tmp_path, "2022-03-20")
     assert answer.refused and answer.retrieved == [] and model.checks == []
-    loose = build_chain(
-        settings.model_copy(update={"strict_dates": False}), llm=model, embeddings=embeddings
-    )
-    answer = loose.invoke(asked)
-    assert not answer.refused and answer.retrieved == ["old"]
+    answer, _ = _ask_this_week(settings, embeddings, tmp_path, "2022-03-20", strict_dates=False)
+    assert not answer.refused and answer.retrieved == ["alma"]
     assert "Storm Alma" in answer.answer
-    collection.close()
 
 
 def test_nothing_in_the_window_reads_the_weeks_before_and_says_their_date(
@@ -142,22 +152,12 @@ def test_nothing_in_the_window_reads_the_weeks_before_and_says_their_date(
 ) -> None:
     """Relaxed, not refused: with nothing of this week, a story of the ``relaxed_days``
     before it is read, and the answer says when it was reported."""
-    collection = _indexed(
-        settings,
-        embeddings,
-        tmp_path,
-        _story("may", "2022-05-20", "Storm Alma hits Pinewood", ALMA),
-    )
-    model = RecordingChatModel(echo=True)
-    asked = Question(question="Which storm hit the coast of Pinewood this week?", as_of=AS_OF)
-    answer = build_chain(settings, llm=model, embeddings=embeddings).invoke(asked)
-    assert not answer.refused and answer.retrieved == ["may"]
+    answer, _ = _ask_this_week(settings, embeddings, tmp_path, "2022-05-20")
+    assert not answer.refused and answer.retrieved == ["alma"]
     assert "Storm Alma" in answer.answer
     assert answer.answer.endswith("(Reported on 20 May 2022.)")
-    refusing = settings.model_copy(update={"relaxed_days": 0})
-    answer = build_chain(refusing, llm=model, embeddings=embeddings).invoke(asked)
+    answer, _ = _ask_this_week(settings, embeddings, tmp_path, "2022-05-20", relaxed_days=0)
     assert answer.refused and answer.retrieved == []
-    collection.close()
 
 
 @pytest.mark.parametrize(
