@@ -64,7 +64,7 @@ class Settings(BaseSettings):
     # boost. Weights are relative to the unfiltered searches' 1.0.
     date_weight: float = 1.0
     # A current expression ("this week", "yesterday", "on Tuesday", "this month") also
-    # filters: only articles published in its window are read; none there, a refusal.
+    # filters: only articles published in its window are read (none there: relaxed_days).
     strict_dates: bool = True
     # Where nothing of a current window was retrieved, the relaxed_days before its end
     # are read instead, and the answer says the date of its reports; 0: refused.

@@ -8,7 +8,9 @@ answers an older story: on the 2026 web corpus the rule refused 19 wrong answers
 right ones of 84 (BENCHMARKS.md, issue #25), so the chain refuses it. A collection
 with nothing recent on the question (an archive) is answered from what it has, and the
 answer says the date of its newest source (``dated``), not only its citations. A
-question that names a period is left to its window (``assistant/dates.py``).
+question that names a period is left to its window (``assistant/dates.py``); an answer
+read from outside it (a "this week" question relaxed to the weeks before, where the
+week itself has nothing) says its date the same way (``outside``).
 """
 
 from __future__ import annotations
