@@ -13,7 +13,7 @@ import threading
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager, contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, timedelta
 from typing import Any, TypeVar
 
@@ -95,8 +95,7 @@ def in_window(docs: list[Document], window: DateWindow) -> list[Document]:
 def relaxed(window: DateWindow, days: int) -> DateWindow:
     """The window widened to the ``days`` before its end: where a question about "this
     week" finds nothing of the week, the most recent reports before it."""
-    start = min(window.start, window.end - timedelta(days=days))
-    return DateWindow(start, window.end, window.expression, window.current)
+    return replace(window, start=min(window.start, window.end - timedelta(days=days)))
 
 
 def recent(question: Question) -> Question:
@@ -380,17 +379,15 @@ class NewsQA(Runnable[QuestionInput, AnswerPart]):
         as_of = prepared.question.as_of or date.today()
         cited = [c.published for c in citations]
         window = question_window(question, as_of)
-        if (
-            window is None
-            and self.settings.stale_days > 0
-            and outdated(cited, as_of, self.settings.stale_days)
-        ):
-            if prepared.current_news:
+        if window is None:  # older news: refused where this period's was retrieved
+            older = self.settings.stale_days > 0 and outdated(
+                cited, as_of, self.settings.stale_days
+            )
+            if older and prepared.current_news:
                 return self._refusal(prepared)
-            # An archive without this period's news: answered, saying how old it is.
-            answer = dated(answer, max(d for d in cited if d is not None))
-        elif window is not None and outside(cited, window.start, window.end):
-            # Read from before the period asked about (a relaxed window): say when.
+        else:  # read from outside the period asked about (a relaxed window)
+            older = outside(cited, window.start, window.end)
+        if older:  # answered all the same: saying when its news is from
             answer = dated(answer, max(d for d in cited if d is not None))
         return Answer(
             answer=answer,

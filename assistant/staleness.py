@@ -34,9 +34,7 @@ def covers_recent(docs: Iterable[Document], as_of: date, recency_days: int) -> b
 def outdated(cited: Iterable[date | None], as_of: date, stale_days: int) -> bool:
     """Whether every cited article is dated, and more than ``stale_days`` before
     ``as_of`` (an undated one is unknown, not old)."""
-    dates = list(cited)
-    oldest_fresh = as_of - timedelta(days=stale_days)
-    return bool(dates) and all(d is not None and d < oldest_fresh for d in dates)
+    return outside(cited, as_of - timedelta(days=stale_days), date.max)
 
 
 def outside(cited: Iterable[date | None], start: date, end: date) -> bool:
